@@ -1,0 +1,1 @@
+"""pytest face of the harness (filled in by the foundation work)."""

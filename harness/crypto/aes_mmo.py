@@ -18,6 +18,7 @@ import hmac as _stdlib_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from harness.crypto.errors import InstallCodeError
+from harness.keys import crc16_x25  # the install-code CRC, kept once in the rig layer
 from harness.secret import Secret
 
 #: AES block size and the AES-MMO digest size, in bytes (§B.6).
@@ -132,20 +133,6 @@ def hmac_aes_mmo(key: bytes, message: bytes) -> bytes:
 def verify_hmac_aes_mmo(key: bytes, message: bytes, mac: bytes) -> bool:
     """Whether ``mac`` is the HMAC-AES-MMO of ``message``; compared in constant time."""
     return _stdlib_hmac.compare_digest(hmac_aes_mmo(key, message), mac)
-
-
-def crc16_x25(data: bytes) -> int:
-    """CRC-16/X-25: poly 0x1021 reflected (0x8408), init 0xFFFF, reflected in/out, xorout 0xFFFF.
-
-    The install-code CRC of the Base Device Behavior specification (§10.1.1.1). Catalogue
-    check value: ``crc16_x25(b"123456789") == 0x906E``.
-    """
-    crc = 0xFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc ^ 0xFFFF
 
 
 def add_install_code_crc(code: bytes) -> bytes:

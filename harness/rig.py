@@ -62,9 +62,10 @@ class EmulatorSettings:
     ezsp_version: int = 13
     transport: str = "pty"             # "pty" (a real serial device) | "tcp" (tcp://127.0.0.1:PORT)
     uart_baud: int = 0                 # 0 = unthrottled; else bytes are paced as on a UART at this rate
-    latency_ms: float = 0.0            # added one-way latency on the virtual air
-    frame_loss: float = 0.0            # probability an air frame is lost
-    frame_corruption: float = 0.0      # probability a serial frame is corrupted
+    latency_ms: float = 0.0            # added one-way latency of one hop on the virtual air
+    air_loss: float = 0.0              # probability one transmission on the air is lost (APS retries follow)
+    frame_loss: float = 0.0            # probability an ASH frame on the serial line is lost
+    frame_corruption: float = 0.0      # probability an ASH frame on the serial line is corrupted
     seed: int = 1                      # every random choice of the emulator derives from this
     stack_version: str = "7.4.4.0"     # what VERSION_INFO reports
 
@@ -396,6 +397,7 @@ class _RigReader:
             transport=table.text("transport", "pty", choices=("pty", "tcp")),
             uart_baud=table.integer("uart_baud", 0, min=0),
             latency_ms=table.number("latency_ms", 0.0, min=0.0),
+            air_loss=table.number("air_loss", 0.0, min=0.0, max=1.0),
             frame_loss=table.number("frame_loss", 0.0, min=0.0, max=1.0),
             frame_corruption=table.number("frame_corruption", 0.0, min=0.0, max=1.0),
             seed=table.integer("seed", 1),

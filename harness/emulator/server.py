@@ -64,8 +64,8 @@ class RadioOptions:
     """Everything an :class:`EmulatedRadio` is built from.
 
     The first group mirrors ``harness.rig.EmulatorSettings`` (``frame_loss`` and
-    ``frame_corruption`` act on the serial line's ASH frames; the rig's ``latency_ms`` becomes
-    ``air_latency_ms``); the rest are knobs the rig file does not carry.
+    ``frame_corruption`` act on the serial line's ASH frames; the rig's ``latency_ms`` and
+    ``air_loss`` become ``air_latency_ms`` and ``air_loss``); the rest are knobs the rig file does not carry.
     """
 
     ezsp_version: int = 13
@@ -113,6 +113,7 @@ class RadioOptions:
             seed=settings.seed,
             stack_version=settings.stack_version,
             air_latency_ms=settings.latency_ms,
+            air_loss=settings.air_loss,
         )
         values.update(overrides)
         return cls(**values)

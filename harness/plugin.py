@@ -19,6 +19,7 @@ import pytest
 
 from harness.rig import CAPABILITIES, DEFAULT_RIG, RIG_ENV, Rig, RigError, choose_rig, find_rig, load_rig, looks_like_path
 from harness.rigcheck import RigChecker, RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
+from harness.report.pytest_hooks import add_report_options
 from harness.tomlread import display_path
 
 RIG_HELP = (f"rig to run against: a NAME (rigs/NAME.toml under the rootdir) or a path to a rig file. "
@@ -52,6 +53,7 @@ SELECTION_KEY = pytest.StashKey[RigSelection]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "HAN harness (plays the Communications Hub)")
     group.addoption("--rig", action="store", default=None, metavar="NAME|PATH", help=RIG_HELP)
+    add_report_options(group)  # --operator, for the report header
     parser.addini("rig", help=RIG_HELP, type="string", default=None)
 
 

@@ -203,7 +203,10 @@ class Table:
         value = self.text(key, default)
         if value is default and key not in self._data:
             return value
-        return (self.base_dir / os.path.expanduser(value)).resolve()
+        try:
+            return (self.base_dir / os.path.expanduser(value)).resolve()
+        except (ValueError, OSError) as exc:  # a NUL byte, a symlink loop: the OS cannot use it
+            self.fail(key, f"not a usable path ({exc}): {value!r}")
 
     def raw(self, key: str, default: Any = REQUIRED) -> Any:
         """The value untouched, for callers that accept several shapes (a port: string or table)."""

@@ -659,6 +659,10 @@ class AshNcp:
             self._arm_timer()
 
     def _arm_timer(self) -> None:
+        # One timer at a time: an ACK that refills the window arms it in _fill_window and again
+        # in _handle_ack_num; the orphaned handle used to fire later as a spurious ACK timeout,
+        # and a burst of them under load sent ERROR (bench/README.md, "Many devices").
+        self._cancel_timer()
         self._timer = asyncio.get_running_loop().call_later(self._t_rx_ack, self._ack_timeout)
 
     def _ack_timeout(self) -> None:

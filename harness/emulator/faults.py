@@ -22,6 +22,12 @@ FLAG = bytes((Reserved.FLAG,))
 _RESET_CONTROLS = frozenset({0xC0, 0xC1, 0xC2})
 #: UART framing: start bit + 8 data bits + stop bit.
 BITS_PER_BYTE = 10
+#: How late, on average, an asyncio timer fires on Linux: epoll_wait() takes whole milliseconds
+#: and asyncio rounds the wait up, so a timer runs 0-1 ms after its time. Scheduled deliveries
+#: aim this much early so that they arrive on time on average instead of ~0.5 ms late each --
+#: which, on a stop-and-wait link such as bellows' ASH, added up to several ms per OTA block
+#: (bench/README.md, "UART limit").
+EPOLL_LATENESS_S = 0.0005
 
 #: Reports a fault: direction ("to-ncp"/"to-host") and what happened ("lost", "corrupted").
 FaultReporter = Callable[[str, str], None]
@@ -156,10 +162,10 @@ class _Scheduled(LinkStage):
         start = max(now, self._free_at[direction])
         self._free_at[direction] = start + busy
         due = start + busy + extra
-        if due <= now:
+        if due - EPOLL_LATENESS_S <= now:
             deliver(data)
         else:
-            self._loop.call_at(due, deliver, data)
+            self._loop.call_at(due - EPOLL_LATENESS_S, deliver, data)
 
     def from_host(self, data: bytes) -> None:
         self._schedule("to-ncp", data, lambda d: self.to_ncp(d))

@@ -9,8 +9,8 @@ and bellows run) and the NCP never share a loop: the only way between them is th
 as with a USB dongle. The control surface below is thread-safe.
 
 Public API: ``port``, ``han``, ``frame_log``, ``unknown_commands``, ``reset_ncp()``,
-``inject_garbage()``, ``call()`` / ``acall()``, ``start()``, ``stop()``, and use as a context
-manager. ``options`` holds what it was built from.
+``inject_garbage()``, ``unplug()`` / ``replug()``, ``call()`` / ``acall()``, ``start()``,
+``stop()``, and use as a context manager. ``options`` holds what it was built from.
 """
 
 from __future__ import annotations
@@ -362,6 +362,25 @@ class EmulatedRadio:
     def reset_ncp(self, code: int = NcpResetCode.RESET_WATCHDOG) -> None:
         """The NCP reboots on its own (unsolicited RSTACK): bellows reports connection lost."""
         self.call(self.ncp.link.unsolicited_reset, code)
+
+    def unplug(self) -> None:
+        """The serial port vanishes (a USB radio pulled out): the host sees a real I/O error.
+
+        pty transport only. With ``pty_link`` set, :meth:`replug` brings a new pty back at the
+        same path, as a dongle re-enumerating under its /dev/serial/by-id name.
+        """
+        transport = self._require_pty("unplug")
+        self.call(lambda: (self.frame_log.note("to-host", "UNPLUGGED", transport.port), transport.unplug()))
+
+    def replug(self) -> None:
+        """The serial port is back (see :meth:`unplug`); the NCP kept its state, the host resets it."""
+        transport = self._require_pty("replug")
+        self.call(lambda: (transport.replug(), self.frame_log.note("to-host", "REPLUGGED", transport.port)))
+
+    def _require_pty(self, what: str) -> PtyTransport:
+        if not isinstance(self._transport, PtyTransport):
+            raise RuntimeError(f"{what}: only the pty transport can be unplugged (this radio uses {self.options.transport})")
+        return self._transport
 
     def inject_garbage(self, count: int = 32, data: bytes | None = None) -> bytes:
         """Put line noise on the wire towards the host; returns the bytes sent."""

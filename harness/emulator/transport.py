@@ -53,24 +53,65 @@ class PtyTransport:
     ) -> None:
         self._loop = loop
         self._on_data = on_data
+        self.link_path = link_path
+        self._pending = bytearray()
+        self._writer_armed = False
+        self._closed = False
+        self.plugged = False
+        self._open_pair()
+        self.port = str(link_path) if link_path is not None else self.device_path
+
+    def _open_pair(self) -> None:
+        """A fresh pty pair (and the stable link pointed at its slave), read by the loop."""
         self._master, self._slave = os.openpty()
         try:
             tty.setraw(self._master)
             tty.setraw(self._slave)  # no echo or line editing before the host configures the port
             os.set_blocking(self._master, False)
             self.device_path = os.ttyname(self._slave)
-            if link_path is not None:
-                _replace_symlink(link_path, self.device_path)
+            if self.link_path is not None:
+                _replace_symlink(self.link_path, self.device_path)
         except BaseException:
             os.close(self._master)
             os.close(self._slave)
             raise
-        self._pending = bytearray()
-        self._writer_armed = False
-        self._closed = False
-        self.link_path = link_path
-        self.port = str(link_path) if link_path is not None else self.device_path
-        loop.add_reader(self._master, self._read)
+        self._loop.add_reader(self._master, self._read)
+        self.plugged = True
+
+    def _close_pair(self) -> None:
+        self._loop.remove_reader(self._master)
+        if self._writer_armed:
+            self._loop.remove_writer(self._master)
+            self._writer_armed = False
+        self._pending.clear()
+        for fd in (self._master, self._slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.link_path is not None:
+            with contextlib.suppress(OSError):
+                if self.link_path.is_symlink() and os.readlink(self.link_path) == self.device_path:
+                    self.link_path.unlink()
+        self.plugged = False
+
+    def unplug(self) -> None:
+        """The USB cable is pulled: the pty goes away, so the host's next read or write fails
+        with a real I/O error, and the device path (the stable link) no longer exists.
+
+        Bytes the NCP writes meanwhile are lost, as they would be on a dongle with no host.
+        """
+        if self._closed or not self.plugged:
+            return
+        self._close_pair()
+
+    def replug(self) -> None:
+        """The cable is back: a new pty appears at the same stable link (``link_path``).
+
+        Without a link the device path changes (a new /dev/pts/N), as a re-enumerated USB
+        device without a /dev/serial/by-id name would; ``port`` keeps the old value then.
+        """
+        if self._closed or self.plugged:
+            return
+        self._open_pair()
 
     def _read(self) -> None:
         try:
@@ -85,7 +126,7 @@ class PtyTransport:
             self._on_data(data)
 
     def write(self, data: bytes) -> None:
-        if self._closed:
+        if self._closed or not self.plugged:
             return
         self._pending += data
         self._flush()
@@ -114,16 +155,8 @@ class PtyTransport:
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self._master)
-        if self._writer_armed:
-            self._loop.remove_writer(self._master)
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self.link_path is not None:
-            with contextlib.suppress(OSError):
-                if self.link_path.is_symlink() and os.readlink(self.link_path) == self.device_path:
-                    self.link_path.unlink()
+        if self.plugged:
+            self._close_pair()
 
 
 def _replace_symlink(link: Path, target: str) -> None:

@@ -47,6 +47,10 @@ def _timeline(ev: TestEvidence) -> Html | None:
     transfers = ev.of(TransferRecord)
     if not transfers:
         return None
+    if not any(t.bytes_sent for t in transfers):
+        # A refused or discarded image: an empty chart would only suggest a transfer that never was.
+        return section("OTA timeline", transfers_table(transfers), cls="hh-sec-timeline",
+                       note="No image data was sent, so there is nothing to chart; the outcome and reason are below.")
     body = join([Html(timeline_svg(transfers)), transfers_table(transfers)])
     return section("OTA timeline", body, cls="hh-sec-timeline",
                    note="Offset served against time; hover a mark for the exchange it records.")

@@ -21,8 +21,9 @@ traceback is not a record.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -47,9 +48,16 @@ _TEXT_FORMATS = ("html", "text", "url")
 
 
 def add_report_options(group: Any) -> None:
-    """Add ``--operator`` to the harness option group (``parser.getgroup("harness")``)."""
-    group.addoption("--operator", action="store", default=None, dest="harness_operator", metavar="NAME",
-                    help=OPERATOR_HELP)
+    """Add ``--operator`` to the harness option group (``parser.getgroup("harness")``).
+
+    The harness plugin adds it for every run; a project conftest that also calls this (the demo
+    project) finds it there already, which is fine.
+    """
+    try:
+        group.addoption("--operator", action="store", default=None, dest="harness_operator", metavar="NAME",
+                        help=OPERATOR_HELP)
+    except ValueError:  # "option names {'--operator'} already added"
+        pass
 
 
 def register_report(config: pytest.Config, evidence_log: EvidenceLog,
@@ -58,6 +66,31 @@ def register_report(config: pytest.Config, evidence_log: EvidenceLog,
     plugin = ReportPlugin(evidence_log, rig_info)
     config.pluginmanager.register(plugin, ReportPlugin.NAME)
     return plugin
+
+
+def install_log_redaction() -> Callable[..., logging.LogRecord]:
+    """Redact registered secrets in every log record as it is made; returns the factory it replaced.
+
+    Live logging (``--log-cli-level``), ``--log-file`` and any handler a lab adds write records
+    straight out, never through a test report: bellows logs the network key (exportKey) and the
+    install-code link keys (importTransientKey) at DEBUG. A record is made only when its level is
+    enabled, so a run without DEBUG logging pays nothing.
+    """
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 -- a record that cannot format is the logging module's to report
+            return record
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return record
+
+    logging.setLogRecordFactory(factory)
+    return previous
 
 
 class ReportPlugin:
@@ -88,6 +121,13 @@ class ReportPlugin:
         incoming = EvidenceLog(None, run_info={**facts, **self._rig_info}).run_info  # scrubbed like the log's own
         for key, value in incoming.items():
             self.log.run_info.setdefault(key, value)
+        self._log_factory = install_log_redaction()
+
+    @pytest.hookimpl
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        previous = getattr(self, "_log_factory", None)
+        if previous is not None:
+            logging.setLogRecordFactory(previous)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -156,4 +196,4 @@ class ReportPlugin:
         data[:] = [redact(line) for line in data]
 
 
-__all__ = ["OPERATOR_HELP", "ReportPlugin", "add_report_options", "register_report"]
+__all__ = ["OPERATOR_HELP", "ReportPlugin", "add_report_options", "install_log_redaction", "register_report"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from harness.evidence import TestEvidence
+from harness.evidence import TestEvidence, TransferRecord
 from harness.report import samples
 from harness.report.extras import to_extras
 from harness.report.summary import summary_html
@@ -52,3 +52,12 @@ def test_summary_has_the_sign_off_sections_and_the_overall_verdict() -> None:
         assert f"<h3>{heading}</h3>" in html
     assert re.search(r"Overall verdict.*?hh-verdict hh-fail", html)  # one failed test fails the run
     assert html.startswith("<style>")
+
+
+def test_a_transfer_that_sent_no_data_gets_its_table_but_no_empty_chart() -> None:
+    # The refused sample: the CH sent no block, so a chart would only draw empty axes.
+    ev = samples.refused_test()
+    assert all(t.bytes_sent == 0 for t in ev.of(TransferRecord))
+    timeline = to_extras(ev)[0]["content"]
+    assert "<h3>OTA timeline</h3>" in timeline and "<svg" not in timeline
+    assert "No image data was sent" in timeline and "ihd1" in timeline

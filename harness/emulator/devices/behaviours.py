@@ -65,6 +65,23 @@ class Conformant:
     def reads_tenancy(self) -> bool:
         return True
 
+    # Key Establishment (CBKE) hooks, asked by devices/key_establishment.py.
+    def cbke_suites(self) -> int:
+        """KeyEstablishmentSuite bits offered in Initiate Key Establishment (0x0002 = Crypto Suite 2, GB)."""
+        return 0x0002
+
+    def cbke_certificate_authority(self) -> str:
+        """Which of the emulator's CAs issued the device's certificate ("cs2" = the HAN's own)."""
+        return "cs2"
+
+    def cbke_confirm_key(self, macu: bytes) -> bytes:
+        """The MACU sent in Confirm Key Data Request."""
+        return macu
+
+    def cbke_stops_before_confirm_key(self) -> bool:
+        """Stop talking after the ephemeral data exchange (never send Confirm Key Data Request)."""
+        return False
+
 
 class NeverQueriesImage(Conformant):
     name = "never_queries_image"
@@ -151,6 +168,38 @@ class LeavesHan(Conformant):
         return BlockAction.LEAVE if offset * 2 >= image_size else BlockAction.CONTINUE
 
 
+class CbkeSuite1Only(Conformant):
+    name = "cbke_suite1_only"
+    description = "Offers only Crypto Suite 1 (sect163k1) in Initiate Key Establishment; a GB trust centre needs Suite 2."
+
+    def cbke_suites(self) -> int:
+        return 0x0001
+
+
+class CbkeForeignIssuer(Conformant):
+    name = "cbke_foreign_issuer"
+    description = "Presents a Crypto Suite 2 certificate from a CA the trust centre does not know."
+
+    def cbke_certificate_authority(self) -> str:
+        return "foreign_cs2"
+
+
+class CbkeBadConfirmKey(Conformant):
+    name = "cbke_bad_confirm_key"
+    description = "Sends a wrong MACU in Confirm Key Data Request (one bit flipped)."
+
+    def cbke_confirm_key(self, macu: bytes) -> bytes:
+        return bytes([macu[0] ^ 0x01]) + macu[1:]
+
+
+class CbkeNeverFinishes(Conformant):
+    name = "cbke_never_finishes"
+    description = "Starts key establishment but never sends Confirm Key Data Request."
+
+    def cbke_stops_before_confirm_key(self) -> bool:
+        return True
+
+
 #: Every behaviour by name; ``type.description`` is its one-line meaning.
 BEHAVIOURS: dict[str, type[Conformant]] = {
     cls.name: cls
@@ -165,6 +214,10 @@ BEHAVIOURS: dict[str, type[Conformant]] = {
         ReportsOldVersion,
         NeverReadsTenancy,
         LeavesHan,
+        CbkeSuite1Only,
+        CbkeForeignIssuer,
+        CbkeBadConfirmKey,
+        CbkeNeverFinishes,
     )
 }
 

@@ -29,6 +29,8 @@ from .events import DeviceEvent, EventLog
 from .keys import InstallCodeError, link_key_from_install_code
 from .ota_client import OtaClient, ReceivedImage
 from .settings import BASIC, CLIENT_CLUSTERS, DEVICE_MANAGEMENT, IDENTIFY, OTA, SERVER_CLUSTERS, DeviceSettings, DeviceTimings
+from .key_establishment import KeyEstablishmentClient
+from .settings import KEY_ESTABLISHMENT
 from .tenancy import TenancyReader
 from .zcl import (
     Direction,
@@ -116,6 +118,7 @@ class EmulatedDevice:
         self.rng = random.Random(settings.name)
         self.ota = OtaClient(self)
         self.tenancy = TenancyReader(self)
+        self.key_establishment = KeyEstablishmentClient(self)
         try:
             self._link_key = link_key_from_install_code(bytes(settings.install_code.reveal()))
         except InstallCodeError as exc:
@@ -268,6 +271,8 @@ class EmulatedDevice:
         return tc_key == WELL_KNOWN_LINK_KEY and self.settings.accepts_well_known_key
 
     def permit_opened(self) -> None:
+        if not self.key_establishment.may_join():  # holding off after a failed CBKE
+            return
         if self.link is LinkState.OUTSIDE and (self._join_task is None or self._join_task.done()):
             self._join_task = self.spawn(self._join_loop(), name="join")
 
@@ -312,6 +317,9 @@ class EmulatedDevice:
         await asyncio.sleep(self.timings.after_join_s)
         if not self.joined:
             return
+        # CBKE with the trust centre first, when the device requires it; it leaves if that fails.
+        if not await self.key_establishment.after_join(rejoin) or not self.joined:
+            return
         self.tenancy.read_now("rejoined" if rejoin else "joined")
         self.tenancy.start_polling()
         self.ota.after_join()
@@ -339,6 +347,12 @@ class EmulatedDevice:
         self._fire(LI.VANISH, reason=reason)
         self.events.record("left_han", reason=reason)
         self._stop_activity()
+
+    def leave_after_failed_key_establishment(self, reason: str) -> None:
+        """Give up on a trust centre that refused CBKE or never answered: leave the HAN (it tries
+        to join again only after its hold-off, see KeyEstablishmentClient.may_join)."""
+        self.events.record("leaving", reason=reason)
+        self._leave(False)
 
     def _leave(self, rejoin: bool) -> None:
         han = self._require_han()
@@ -434,6 +448,8 @@ class EmulatedDevice:
         if zcl.header.frame_control.is_manufacturer_specific:
             status = Status.UNSUP_MANUF_GENERAL_COMMAND if zcl.is_general else Status.UNSUP_MANUF_CLUSTER_COMMAND
             return default_response(zcl, status)
+        if cluster == KEY_ESTABLISHMENT and not zcl.is_general and not server_side:
+            return self.key_establishment.on_frame(frame)  # the trust centre answering our CBKE
         own = SERVER_CLUSTERS if server_side else CLIENT_CLUSTERS[self.settings.role]
         if cluster not in own:
             return default_response(zcl, Status.UNSUPPORTED_CLUSTER)
@@ -447,7 +463,7 @@ class EmulatedDevice:
             return self.ota.on_frame(zcl, name, args, src_ep=frame.src_ep, broadcast=frame.broadcast)
         if cluster == IDENTIFY and server_side and zcl.command_id in (0x00, 0x01):
             return None if zcl.default_response_disabled else default_response(zcl, Status.SUCCESS)
-        # Key Establishment (CBKE) and the SE client clusters' commands are not emulated.
+        # Key Establishment as a responder and the SE client clusters' commands are not emulated.
         return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
 
     def _general_command(self, cluster: int, zcl: ZclFrame, *, server_side: bool) -> bytes | None:

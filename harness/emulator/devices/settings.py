@@ -114,6 +114,9 @@ class DeviceSettings:
     require_supplier_signature: bool = False
     #: GB devices refuse the well-known key 'ZigBeeAlliance09'.
     accepts_well_known_key: bool = False
+    #: Runs CBKE (Key Establishment, Crypto Suite 2) with the trust centre after a fresh join, and
+    #: leaves if it fails (rig ``cbke_required``; see devices/key_establishment.py).
+    cbke_required: bool = False
     tenancy_attributes: tuple[int, ...] = DEFAULT_TENANCY_ATTRIBUTES
     #: More attributes to hold: {(cluster, is_server, attr_id): (zigpy type, value)}.
     extra_attributes: dict[tuple[int, bool, int], tuple[type, Any]] = field(default_factory=dict)
@@ -225,6 +228,7 @@ def settings_from_rig(dut: Any, profile: Any, *, supplier_key: Path | None = Non
         response_spacing_ms=emulation.response_spacing_ms,
         supplier_public_key=supplier_key,
         require_supplier_signature=bool(supplier_key is not None and getattr(ota, "require_signature", False)),
+        cbke_required=bool(getattr(dut, "cbke_required", False)),
     )
     if tenancy is not None and getattr(tenancy, "attributes", None):
         values["tenancy_attributes"] = tuple(tenancy.attributes)

@@ -468,3 +468,7 @@ def send_multicast(ncp: EmulatedNcp, request: Request) -> Result:
     if not ncp.state.network_up:
         return {"status": Status.NETWORK_DOWN, "sequence": 0}
     return {"status": Status.OK, "sequence": request["aps_frame"].sequence}
+
+
+# --- CBKE (Crypto Suite 2): handlers in their own module, registered on import -----------------
+from . import cbke as _cbke  # noqa: E402,F401

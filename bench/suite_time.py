@@ -1,0 +1,166 @@
+"""Wall time of the conformance suite on the emulated rig, its fixed costs, and where the time goes.
+
+    /work/venv/bin/python bench/suite_time.py [--runs 3] [--rig emulated] [--profile] [-- PYTEST ARGS...]
+
+Runs ``pytest tests/conformance --rig RIG`` in a fresh process ``--runs`` times (as CI does) and
+prints, as medians:
+  * total wall time of the process (interpreter, imports, collection, rig check, tests, exit)
+    and its CPU time (user + system; the suite has 2 cores: host loop thread + emulator thread);
+  * the fixed costs: interpreter + imports + collection; the rig check (a short-lived hub on a
+    fresh emulated NCP: bellows start, formation, every device joined); the session hub's start
+    (the first test's setup: bellows again, same NCP, devices already known); per test setup +
+    teardown;
+  * where the rest goes: test calls, the slowest ones, and how much of each is a deliberate
+    wait (a quiet window, WAIT_FOR_DATA, an activation countdown) -- read from the test names and
+    the suite's own windows, so check the table against the code when the suite changes;
+  * for comparison, what a fresh NCP start-up plus joining every device costs in-process
+    (bench/startup_join.py), i.e. the fixed cost per test if each test started its own hub.
+With --profile, one more run with the main thread under cProfile: time by package, idle (epoll,
+locks: waiting on the NCP, a device or a timer) apart from CPU.
+The suite's own plugin is untouched: timing comes from bench/suite_timer_plugin.py, loaded with -p.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import benchlib as b
+
+BENCH = Path(__file__).resolve().parent
+
+
+def run_suite(rig: str, extra: list[str], profile_to: Path | None = None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="harness-suite-") as tmp:
+        times_file = Path(tmp) / "times.json"
+        env = dict(os.environ, HARNESS_SUITE_TIMES=str(times_file),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")])))
+        if profile_to is not None:
+            env["HARNESS_SUITE_PROFILE"] = str(profile_to)
+        command = [sys.executable, "-m", "pytest", "tests/conformance", f"--rig={rig}", "-q", "-p", "suite_timer_plugin",
+                   *extra]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=b.REPO, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if not times_file.exists():
+            raise SystemExit(f"the suite did not run (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        data = json.loads(times_file.read_text())
+    data["wall_s"] = wall
+    data["process_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    data["summary"] = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    return data
+
+
+#: Deliberate waits inside a test's call, by test function: (what, seconds). From the suite's
+#: defaults (tests/conformance/conftest.py DEFAULT_QUIET_WINDOW_S, the WAIT_FOR_DATA windows the
+#: tests ask for); shown next to the measured call time, not subtracted from it.
+KNOWN_WAITS = {
+    "test_image_for_another_manufacturer_is_not_taken": ("quiet window (--quiet-window, default 3 s)", 3.0),
+    "test_wait_for_data_is_honoured": ("WAIT_FOR_DATA window the device must honour", 1.0),
+}
+
+
+def describe(runs: list[dict], fresh_start_join: list[float]) -> None:
+    med = b.median
+    first = runs[0]
+    tests = list(first["tests"])
+    outcomes = Counter(t["outcome"] for t in first["tests"].values())
+    wall = med([r["wall_s"] for r in runs])
+    cpu = med([r["process_cpu_s"] for r in runs])
+    session = med([r["session_end"] - r["session_start"] for r in runs])
+    startup = wall - session
+    rig_check = med([r.get("rig_check_s", 0.0) for r in runs])
+    setups = {n: med([r["tests"][n]["setup"] for r in runs if n in r["tests"]]) for n in tests}
+    calls = {n: med([r["tests"][n]["call"] for r in runs if n in r["tests"]]) for n in tests}
+    teardowns = {n: med([r["tests"][n]["teardown"] for r in runs if n in r["tests"]]) for n in tests}
+    hub_start_test = max(setups, key=setups.get)
+    hub_start = setups[hub_start_test]
+    per_test = [setups[n] + teardowns[n] for n in tests if n != hub_start_test]
+    print(f"# conformance suite on the emulated rig: {len(tests)} tests ({dict(outcomes)}), {len(runs)} runs; "
+          f"last summary: {first['summary']}")
+    print(f"total wall time         median {wall:6.1f} s  (min {min(r['wall_s'] for r in runs):.1f}, "
+          f"max {max(r['wall_s'] for r in runs):.1f})   target <= 60 s on 2 cores")
+    print(f"process CPU time        median {cpu:6.1f} s  ({cpu / wall:.0%} of wall: the rest is waiting)")
+    print("fixed costs:")
+    print(f"  interpreter + imports + pytest start-up   {startup:6.2f} s")
+    print(f"  collection + rig check (fresh NCP, bellows start, formation, every device joined)  {rig_check:6.2f} s")
+    print(f"  session hub start (first test's setup: bellows again, same NCP)  {hub_start:6.2f} s")
+    print(f"  per test setup + teardown: median {med(per_test) * 1000:.0f} ms, total {sum(per_test):.2f} s")
+    print(f"  a fresh NCP + bellows start + every device joined, in-process (bench/startup_join.py): "
+          f"median {med(fresh_start_join):.2f} s -- the fixed cost per test if each started its own hub")
+    total_calls = sum(calls.values())
+    print(f"test calls: {total_calls:.2f} s in all; slowest:")
+    for name in sorted(calls, key=calls.get, reverse=True)[:8]:
+        function = name.split("::")[-1].split("[")[0]
+        wait = KNOWN_WAITS.get(function)
+        note = f"  of which {wait[1]:.1f} s {wait[0]}" if wait else ""
+        print(f"  {calls[name]:6.2f} s  {name.split('::')[-1]}{note}")
+    accounted = startup + rig_check + hub_start + sum(per_test) + total_calls
+    print(f"unaccounted (session teardown, between tests): {wall - accounted:.2f} s")
+
+
+def show_profile(path: Path) -> None:
+    stats = pstats.Stats(str(path))
+    groups: Counter[str] = Counter()
+    for (filename, _line, name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if "method 'poll' of 'select.epoll'" in name or "acquire' of '_thread.lock" in name:
+            group = "(idle: epoll/locks)"
+        else:
+            group = next((g for g, m in (("harness/hub", "/harness/hub/"), ("harness/emulator", "/harness/emulator/"),
+                                         ("harness (other)", "/harness/"), ("tests", "/tests/"), ("zigpy", "/zigpy/"),
+                                         ("bellows", "/bellows/"), ("pytest", "pytest"), ("asyncio", "/asyncio/"))
+                          if m in filename), "builtins (C)" if filename.startswith(("~", "<")) else "stdlib/other")
+        groups[group] += tottime
+    total = sum(groups.values())
+    print(f"\n# profile: main thread (pytest, event loop, zigpy, bellows, hub), {total:.1f} s under cProfile")
+    for group, seconds in groups.most_common():
+        print(f"    {group:22} {seconds:6.2f} s {seconds / total:6.1%}")
+    print("slowest harness/test functions by cumulative time:")
+    stats.sort_stats("cumulative").print_stats(r"(harness|tests)/", 15)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rig", default="emulated")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--fresh-runs", type=int, default=3, help="in-process fresh start+join runs (default 3)")
+    parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
+    args = parser.parse_args()
+    print(b.machine_line())
+    runs = [run_suite(args.rig, args.pytest_args) for _ in range(args.runs)]
+    import startup_join
+
+    b.quiet_logs()
+
+    async def fresh() -> list[float]:
+        asyncio.get_running_loop().set_exception_handler(b.ignore_closed_connection_noise)
+        out = []
+        for _ in range(args.fresh_runs):
+            r = await startup_join.one_run(b.RIG_FILE, "ppmid1", "ppmid-next")
+            out.append(r["radio"] + r["hub start"] + r["join all"])
+        return out
+
+    describe(runs, asyncio.run(fresh()))
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="harness-suite-prof-") as tmp:
+            path = Path(tmp) / "suite.prof"
+            run_suite(args.rig, args.pytest_args, profile_to=path)
+            show_profile(path)
+    print(f"({b.machine_line()})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""Admitting a device under test: its own install-code link key, never the well-known key.
+
+GB HAN devices join with the link key derived from their install code (AES-MMO hash, computed
+by ``zigpy.util.convert_install_code``). The CH gives that key to the trust centre for that one
+EUI-64 (``permit_with_link_key``) and opens the join window. A plain ``permit()`` would let any
+device in with 'ZigBeeAlliance09', so this module never calls it.
+
+Admission is observed, not assumed: the waiter for the device's interview is registered before
+the window opens, and a device that never shows up is reported by name with what was and was
+not seen (a device whose key differs cannot decrypt the network key, so it never announces).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import zigpy.application
+import zigpy.device
+import zigpy.types as t
+import zigpy.util
+
+from harness.evidence import eui64_text, register_secret
+from harness.hub.radio import zigpy_eui64
+from harness.secret import Secret
+
+
+class DeviceNotAdmitted(RuntimeError):
+    """A device under test did not join (or did not finish its interview) in time."""
+
+    def __init__(self, name: str, eui64: str, seconds: float, what: str) -> None:
+        self.name, self.eui64, self.seconds = name, eui64, seconds
+        super().__init__(f"device {name} ({eui64}) not admitted within {seconds:g} s: {what}")
+
+
+def link_key_for(name: str, install_code: Secret) -> t.KeyData:
+    """The install-code link key, registered for redaction (the code and the key are secrets)."""
+    raw = install_code.reveal()
+    code = bytes.fromhex(raw) if isinstance(raw, str) else bytes(raw)
+    key = zigpy.util.convert_install_code(code)
+    if key is None:
+        raise ValueError(
+            f"device {name}: install code is not valid ({len(code)} bytes; expected 8/10/14/18 "
+            "bytes including a correct CRC)"
+        )
+    register_secret(install_code)
+    register_secret(bytes(key))
+    return key
+
+
+class _JoinWatcher:
+    """zigpy application listener for one EUI-64: announced, then initialized.
+
+    The trust centre's join report (zigpy's ``device_joined``) is not admission: it comes before
+    the network key is delivered, so a device with the wrong key is "joined" there and then never
+    heard again. The device's own Device_annce is the proof that it holds the network key.
+    """
+
+    def __init__(self, ieee: t.EUI64) -> None:
+        loop = asyncio.get_running_loop()
+        self.ieee = ieee
+        self.associated = False
+        self.joined: asyncio.Future[zigpy.device.Device] = loop.create_future()
+        self.initialized: asyncio.Future[zigpy.device.Device] = loop.create_future()
+
+    def device_joined(self, device: Any) -> None:
+        if device.ieee == self.ieee:
+            self.associated = True
+
+    def device_initialized(self, device: Any) -> None:
+        if device.ieee == self.ieee:
+            if not self.joined.done():
+                self.joined.set_result(device)
+            if not self.initialized.done():
+                self.initialized.set_result(device)
+
+    def handle_message(self, device: Any, profile: int, cluster: int, src_ep: int, dst_ep: int, data: bytes) -> None:
+        if device.ieee == self.ieee and profile == 0 and cluster == 0x0013 and not self.joined.done():
+            self.joined.set_result(device)
+
+
+async def admit(
+    app: zigpy.application.ControllerApplication,
+    *,
+    name: str,
+    eui64: bytes,
+    install_code: Secret,
+    permit_s: int,
+    join_timeout_s: float,
+    interview_timeout_s: float,
+) -> zigpy.device.Device:
+    """Admit one device with its install-code key and return zigpy's device once interviewed."""
+    ieee = zigpy_eui64(eui64)
+    shown = eui64_text(eui64)
+    known = app.devices.get(ieee)
+    if known is not None and known.is_initialized:
+        return known
+    key = link_key_for(name, install_code)
+    watcher = _JoinWatcher(ieee)
+    app.add_listener(watcher)
+    try:
+        await app.permit_with_link_key(node=ieee, link_key=key, time_s=permit_s)
+        try:
+            await asyncio.wait_for(asyncio.shield(watcher.joined), join_timeout_s)
+        except TimeoutError:
+            seen = (
+                "the trust centre let it associate, but it never announced itself -- it could not "
+                "decrypt the network key sent under its install-code key, so its install code differs "
+                "from the rig's (check the code on its label)"
+                if watcher.associated
+                else "nothing was heard from it after permit-with-link-key (is it powered, in range, "
+                "and trying to join?)"
+            )
+            raise DeviceNotAdmitted(name, shown, join_timeout_s, seen) from None
+        try:
+            return await asyncio.wait_for(asyncio.shield(watcher.initialized), interview_timeout_s)
+        except TimeoutError:
+            raise DeviceNotAdmitted(
+                name, shown, join_timeout_s + interview_timeout_s,
+                f"it joined but zigpy's interview did not finish within {interview_timeout_s:g} s",
+            ) from None
+    finally:
+        app.remove_listener(watcher)

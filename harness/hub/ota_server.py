@@ -1,0 +1,466 @@
+"""The CH's OTA server at run time: zigpy in, :mod:`ota_session` decides, zigpy out.
+
+For each device the hub serves, :class:`DeviceOta` owns the device's OTA requests through
+zigpy's supported hooks:
+
+* one request listener per OTA server command on *that device*
+  (``app.register_callback_listener(src=device, filters=[Ota.ServerCommandDefs.x.schema()])``),
+  called synchronously in arrival order, so the session sees requests in the order the radio
+  delivered them;
+* ``device.ota_in_progress = True`` for as long as the hub serves the device, which is the flag
+  zigpy's own Ota cluster checks before answering Query Next Image with NO_IMAGE_AVAILABLE and
+  Image Block with ABORT. Without it the device would get two contradictory answers.
+
+Responses leave in order through one sender task per device (page responses keep their
+spacing). The stall timer is a loop timer that every step re-arms or disarms; when it fires it
+is one more input to the session. After a successful transfer the server watches for the
+device's activation (a re-announce followed by a read of the OTA client's CurrentFileVersion,
+or a Query Next Image carrying the new version) and records the CS09 facts with how they were
+observed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zigpy.device
+from zigpy.zcl import ClusterType, foundation
+from zigpy.zcl.clusters.general import Ota
+
+from harness.evidence import AlertRecord, TransferEventKind, TransferOutcome, TransferRecord
+from harness.hub.alerts import AlertLog, derive_ccs08, derive_cs09
+from harness.hub.images import OfferedImage
+from harness.hub.ota_session import NotifyType, OtaSession, Response, SessionState, Step
+from harness.hub.radio import OTA_CLUSTER, send_zcl
+from harness.hub.settings import OtaServeSettings
+from harness.hub.tracking import DistributionTracker, Stage
+
+LOGGER = logging.getLogger(__name__)
+
+Status = foundation.Status
+
+
+class Transfer:
+    """A handle on one image offered to one device: await its end, its activation, its record."""
+
+    def __init__(self, ota: DeviceOta, session: OtaSession) -> None:
+        loop = asyncio.get_running_loop()
+        self._ota = ota
+        self.session = session
+        self.finished: asyncio.Future[TransferOutcome] = loop.create_future()
+        self.activation: asyncio.Future[AlertRecord | None] = loop.create_future()
+        self.ccs08: AlertRecord | None = None
+        self.cs09: AlertRecord | None = None
+        self.previous_version: int | None = None
+        self._offset_waiters: list[tuple[int, asyncio.Future[int]]] = []
+
+    @property
+    def device(self) -> str:
+        return self._ota.name
+
+    @property
+    def image(self) -> OfferedImage | None:
+        return self.session.image
+
+    @property
+    def outcome(self) -> TransferOutcome:
+        return self.session.outcome
+
+    def record(self) -> TransferRecord:
+        return self.session.record()
+
+    def reached(self, offset: int) -> asyncio.Future[int]:
+        """A future resolved once the CH has sent the image up to ``offset`` (or the transfer ends).
+
+        For tests that act part-way through a transfer (reset the NCP at a third, ...).
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        high = self.session.progress.high_water
+        if high >= offset or self.finished.done():
+            future.set_result(high)
+        else:
+            self._offset_waiters.append((offset, future))
+        return future
+
+    def _progressed(self, high_water: int, *, ended: bool = False) -> None:
+        for offset, future in self._offset_waiters:
+            if (ended or high_water >= offset) and not future.done():
+                future.set_result(high_water)
+        self._offset_waiters = [(o, f) for o, f in self._offset_waiters if not f.done()]
+
+    async def wait(self) -> TransferOutcome:
+        """Until the transfer ends. Always ends: the session's stall timer sees to that."""
+        return await asyncio.shield(self.finished)
+
+    async def wait_activation(self) -> AlertRecord | None:
+        """The CS09 facts, or None when no activation was observed within the activation timeout."""
+        return await asyncio.shield(self.activation)
+
+
+class DeviceOta:
+    """OTA server for one device; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        eui64: str,
+        alerts: AlertLog,
+        tracker: DistributionTracker,
+        sink: Callable[[Any], None],
+        se_endpoint: int,
+        clock: Callable[[], float] = time.time,
+        known_hardware_version: int | None = None,
+    ) -> None:
+        self.name = name
+        self.eui64 = eui64
+        self.alerts = alerts
+        self.tracker = tracker
+        self._sink = sink
+        self._se_endpoint = se_endpoint
+        self._clock = clock
+        self.known_hardware_version = known_hardware_version
+        self.device: zigpy.device.ZigbeeDevice | None = None
+        self._cancel_listeners: list[Callable[[], None]] = []
+        self._serial = itertools.count(1)
+        self.session = self._idle_session()
+        self.transfer: Transfer | None = None
+        self.transfers: list[Transfer] = []
+        #: The current file version the device's latest Query Next Image reported.
+        self.last_reported_version: int | None = None
+        self._outbox: asyncio.Queue[tuple[OtaSession, Response]] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+        self._stall: asyncio.TimerHandle | None = None
+        self._activation_timer: asyncio.TimerHandle | None = None
+        self._activation_read: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ binding to zigpy
+
+    def bind(self, device: zigpy.device.ZigbeeDevice) -> None:
+        """Own ``device``'s OTA requests (again, after a rejoin created a new device object)."""
+        if self.device is device and self._cancel_listeners:
+            return
+        self.unbind()
+        self.device = device
+        app = device.application
+        handlers = (
+            (Ota.ServerCommandDefs.query_next_image, self._on_query),
+            (Ota.ServerCommandDefs.image_block, self._on_block),
+            (Ota.ServerCommandDefs.image_page, self._on_page),
+            (Ota.ServerCommandDefs.upgrade_end, self._on_upgrade_end),
+        )
+        for definition, handler in handlers:
+            self._cancel_listeners.append(
+                app.register_callback_listener(src=device, filters=[definition.schema()], callback=handler)
+            )
+        device.ota_in_progress = True
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name=f"ota-sender:{self.name}")
+
+    def unbind(self) -> None:
+        for cancel in self._cancel_listeners:
+            cancel()
+        self._cancel_listeners.clear()
+        if self.device is not None:
+            self.device.ota_in_progress = False
+
+    async def close(self, reason: str) -> None:
+        """Stop serving: cancel the session, timers and the sender; give zigpy its flag back."""
+        if self.session.state is not SessionState.IDLE:
+            self._apply(self.session.cancel(reason))
+        self._disarm()
+        self._end_activation_watch(None, f"{reason} before the activation was observed")
+        self.unbind()
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+        if self._activation_read is not None:
+            self._activation_read.cancel()
+
+    def _client_endpoint(self) -> int:
+        assert self.device is not None
+        for endpoint_id, endpoint in self.device.endpoints.items():
+            if endpoint_id and OTA_CLUSTER in getattr(endpoint, "out_clusters", {}):
+                return endpoint_id
+        raise LookupError(f"{self.name}: the device declares no OTA client cluster (0x0019) on any endpoint")
+
+    # ------------------------------------------------------------------ serving
+
+    def _idle_session(self) -> OtaSession:
+        return OtaSession(
+            device=self.name,
+            device_eui64=self.eui64,
+            settings=OtaServeSettings(),
+            transfer_id=f"{self.name}#idle{next(self._serial)}",
+            clock=self._clock,
+            known_hardware_version=self.known_hardware_version,
+        )
+
+    def serve(self, image: OfferedImage, settings: OtaServeSettings, *, previous_version: int | None = None) -> Transfer:
+        """Hold ``image`` for this device (any earlier transfer is stopped and kept in the record)."""
+        if self.session.state is not SessionState.IDLE:
+            self._apply(self.session.cancel(f"superseded by image {image.name}"))
+        self._end_activation_watch(None, f"superseded by image {image.name} before the activation was observed")
+        session = OtaSession(
+            device=self.name,
+            device_eui64=self.eui64,
+            settings=settings,
+            transfer_id=f"{self.name}#{next(self._serial)}:{image.name}",
+            clock=self._clock,
+            known_hardware_version=self.known_hardware_version,
+        )
+        self.session = session
+        transfer = Transfer(self, session)
+        transfer.previous_version = previous_version
+        self.transfer = transfer
+        self.transfers.append(transfer)
+        self._sink(image.record())
+        self._apply(session.offer(image))
+        return transfer
+
+    def notify(self, payload_type: NotifyType = NotifyType.QueryJitter) -> None:
+        """Send Image Notify for the held image (ZCL OTA payload types 0-3)."""
+        step = self.session.notify(payload_type)
+        image = self.session.image
+        self.tracker.stage(
+            self.name, Stage.NOTIFIED, f"Image Notify payload type {int(payload_type)}",
+            image=image.name if image else "", size=image.size if image else 0,
+        )
+        self._apply(step)
+
+    def activate(self) -> None:
+        """The later activation command for a device told to wait (upgrade time 0xFFFFFFFF)."""
+        step = self.session.activate()
+        self._apply(step)
+        self._start_activation_watch()
+
+    # ------------------------------------------------------------------ requests from zigpy
+
+    def _on_query(self, hdr: foundation.ZCLHeader, cmd: Ota.QueryNextImageCommand) -> None:
+        self.last_reported_version = int(cmd.current_file_version)
+        self._maybe_observe_activation_by_query(cmd)
+        self._apply(self.session.on_query(hdr.tsn, cmd))
+
+    def _on_block(self, hdr: foundation.ZCLHeader, cmd: Ota.ImageBlockCommand) -> None:
+        self._apply(self.session.on_block(hdr.tsn, cmd))
+
+    def _on_page(self, hdr: foundation.ZCLHeader, cmd: Ota.ImagePageCommand) -> None:
+        self._apply(self.session.on_page(hdr.tsn, cmd))
+
+    def _on_upgrade_end(self, hdr: foundation.ZCLHeader, cmd: Any) -> None:
+        self._apply(self.session.on_upgrade_end(hdr.tsn, cmd))
+
+    # ------------------------------------------------------------------ radio link
+
+    def link_lost(self, why: str) -> None:
+        self._apply(self.session.link_lost(why))
+
+    def link_back(self) -> None:
+        back = self.session.link_back()
+        if self.session.state in (SessionState.OFFERED, SessionState.TRANSFERRING) and self.device is not None:
+            # The device's own retries are finite: one that gave up while the radio was away
+            # would never ask again, the transfer would stall and the CCS08 would blame the
+            # device for a CH-side loss. Prompt it; it resumes from its own offset (a device
+            # still downloading ignores the notify).
+            self._apply(self.session.notify(NotifyType.QueryJitter_ManufacturerCode_ImageType_NewFileVersion))
+        self._apply(back)  # last, so its stall window (a full one after the gap) is the one armed
+
+    # ------------------------------------------------------------------ applying a step
+
+    def _apply(self, step: Step) -> None:
+        session = self.session
+        for response in step.responses:
+            self._outbox.put_nowait((session, response))
+        self._track(step)
+        if step.stall_after_s is None:
+            self._disarm()
+        else:
+            self._arm(step.stall_after_s)
+        if step.finished:
+            self._finished(session)
+
+    def _track(self, step: Step) -> None:
+        image = self.session.image
+        if image is None:
+            return
+        progress = self.session.progress
+        for event in step.events:
+            if event.kind is TransferEventKind.BLOCK_RESPONSE and event.status == "SUCCESS":
+                if self.tracker.progress(self.name).stage is not Stage.TRANSFERRING:
+                    self.tracker.stage(self.name, Stage.TRANSFERRING, image=image.name, size=image.size)
+                self.tracker.advanced(self.name, progress.high_water, progress.blocks_sent)
+                if self.transfer is not None and self.transfer.session is self.session:
+                    self.transfer._progressed(progress.high_water)
+
+    def _arm(self, after_s: float) -> None:
+        self._disarm()
+        loop = asyncio.get_running_loop()
+        self._stall = loop.call_later(after_s, self._stall_fired)
+
+    def _disarm(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _stall_fired(self) -> None:
+        self._stall = None
+        self._apply(self.session.stall())
+
+    def _finished(self, session: OtaSession) -> None:
+        transfer = self.transfer if self.transfer and self.transfer.session is session else None
+        image = session.image
+        alert = derive_ccs08(
+            outcome=session.outcome,
+            refusal=session.refusal,
+            reason=session.reason,
+            device_eui64=self.eui64,
+            image_version=image.version if image else 0,
+            t=self._clock(),
+        )
+        if alert is not None:
+            self.alerts.add(alert)
+            self._sink(alert)
+        self._sink(session.record())
+        if transfer is not None:
+            transfer.ccs08 = alert
+        if session.state is SessionState.TRANSFERRED:
+            self.tracker.stage(self.name, Stage.TRANSFERRED, f"{session.progress.high_water} bytes")
+            if session.settings.upgrade_time in ("now", "at"):
+                self._start_activation_watch()
+        else:
+            self.tracker.stage(self.name, Stage.FAILED, session.reason or session.state.value)
+            if transfer is not None and not transfer.activation.done():
+                transfer.activation.set_result(None)
+        if transfer is not None and not transfer.finished.done():
+            transfer.finished.set_result(session.outcome)
+            transfer._progressed(session.progress.high_water, ended=True)
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send_loop(self) -> None:
+        while True:
+            session, response = await self._outbox.get()
+            if response.delay_s:
+                await asyncio.sleep(response.delay_s)  # Image Page response spacing (device-requested)
+            try:
+                await self._send(response)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 -- any radio failure is recorded, not raised
+                event = session.undelivered(response, f"{type(exc).__name__}: {exc}")
+                LOGGER.debug("%s: %s", self.name, event.detail)
+
+    async def _send(self, response: Response) -> None:
+        device = self.device
+        if device is None:
+            raise RuntimeError(f"{self.name} is not bound to a zigpy device")
+        dst_ep = self._client_endpoint()
+        if response.command == "default_response":
+            schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Default_Response].schema
+            await send_zcl(
+                device, cluster=OTA_CLUSTER, src_ep=self._se_endpoint, dst_ep=dst_ep,
+                command_id=foundation.GeneralCommand.Default_Response, payload=schema(**response.fields),
+                tsn=response.tsn, general=True,
+            )
+            return
+        definition = getattr(Ota.ClientCommandDefs, response.command)
+        await send_zcl(
+            device, cluster=OTA_CLUSTER, src_ep=self._se_endpoint, dst_ep=dst_ep,
+            command_id=definition.id, payload=definition.schema(**response.fields), tsn=response.tsn,
+        )
+
+    # ------------------------------------------------------------------ activation (CS09 facts)
+
+    def _start_activation_watch(self) -> None:
+        transfer = self.transfer
+        if transfer is None or transfer.activation.done():
+            return
+        self.tracker.stage(self.name, Stage.ACTIVATING, f"upgrade time policy {self.session.settings.upgrade_time!r}")
+        if self._activation_timer is not None:
+            self._activation_timer.cancel()
+        timeout = self.session.settings.activation_timeout_s
+        self._activation_timer = asyncio.get_running_loop().call_later(
+            timeout, self._end_activation_watch, None, f"no activation observed within {timeout:g} s"
+        )
+
+    @property
+    def _awaiting_activation(self) -> bool:
+        return self._activation_timer is not None and self.transfer is not None and not self.transfer.activation.done()
+
+    def _end_activation_watch(self, alert: AlertRecord | None, why: str) -> None:
+        """Resolve the current transfer's activation: with the CS09 facts, or None and why not."""
+        if self._activation_timer is not None:
+            self._activation_timer.cancel()
+            self._activation_timer = None
+        transfer = self.transfer
+        if transfer is None or transfer.activation.done():
+            return
+        if alert is None and transfer.session.state is not SessionState.TRANSFERRED:
+            return  # a failed transfer resolved its activation (None) when it ended
+        if alert is None:
+            self.tracker.stage(self.name, Stage.FAILED, why)
+        transfer.activation.set_result(alert)
+
+    def _observed_version(self, running: int, how: str) -> None:
+        transfer = self.transfer
+        if transfer is None or transfer.image is None or not self._awaiting_activation:
+            return
+        alert = derive_cs09(
+            device=self.name,
+            device_eui64=self.eui64,
+            expected_version=transfer.image.version,
+            running_version=running,
+            observed_how=how,
+            t=self._clock(),
+        )
+        transfer.cs09 = alert
+        self.alerts.add(alert)
+        self._sink(alert)
+        if alert.activation_result == 0:
+            self.tracker.stage(self.name, Stage.ACTIVATED, f"running 0x{running:08X}")
+        else:
+            self.tracker.stage(self.name, Stage.FAILED, f"activation failed: {alert.detail}")
+        self._end_activation_watch(alert, "")
+
+    def _maybe_observe_activation_by_query(self, cmd: Ota.QueryNextImageCommand) -> None:
+        if self._awaiting_activation:
+            self._observed_version(
+                int(cmd.current_file_version),
+                f"Query Next Image from {self.name} after activation (current file version field)",
+            )
+
+    def device_announced(self) -> None:
+        """The device (re)announced itself: after an activation reboot, ask what it now runs."""
+        if not self._awaiting_activation:
+            return
+        if self._activation_read is None or self._activation_read.done():
+            self._activation_read = asyncio.get_running_loop().create_task(
+                self._read_running_version(), name=f"activation-read:{self.name}"
+            )
+
+    async def _read_running_version(self) -> None:
+        device = self.device
+        if device is None:
+            return
+        cluster = device.find_cluster(cluster_id=OTA_CLUSTER, cluster_type=ClusterType.Client)
+        attr = Ota.AttributeDefs.current_file_version
+        try:
+            success, failure = await cluster.read_attributes([attr.id], allow_cache=False)
+        except Exception as exc:  # noqa: BLE001 -- the device may still be settling; a later announce retries
+            LOGGER.debug("%s: reading CurrentFileVersion after re-announce failed: %r", self.name, exc)
+            return
+        value = success.get(attr.id, success.get(attr.name))
+        if value is None:
+            LOGGER.debug("%s: CurrentFileVersion unreadable after re-announce: %r", self.name, failure)
+            return
+        self._observed_version(
+            int(value),
+            f"read of {self.name}'s OTA client CurrentFileVersion (0x0019/0x0002) after it re-announced",
+        )

@@ -1,0 +1,244 @@
+"""The hub's seam with zigpy + bellows: the application class, its configuration, and ZCL sends.
+
+Two facts about zigpy 2.4.0 shape this module (both read from its source):
+
+* ``ZigbeeDevice._parse_packet_header`` parses ZCL only for the HA (0x0104) and ZLL profiles;
+  a Smart Energy (0x0109) frame goes to ``custom_profile_packet_received``, which drops it. GB
+  HAN devices speak only SE, so without help zigpy can neither finish their interview nor hear
+  their OTA requests. :class:`SmartEnergyDevice` treats SE frames as the ZCL they are, and
+  :class:`HubApplication` -- our own subclass of bellows' application, not a patch of zigpy --
+  creates every device as one.
+* zigpy sends a cluster's commands from the same endpoint number as the device's destination
+  endpoint. The CH must answer from its own endpoints (OTA server on the SE endpoint, Device
+  Management on the GPF endpoint), so :func:`send_zcl` builds the frame from zigpy's command
+  definitions and sends it with ``device.request`` and explicit endpoints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collections.abc import Callable
+
+import bellows.zigbee.application
+import zigpy.device
+import zigpy.endpoint
+import zigpy.types as t
+from zigpy.zcl import Cluster, foundation
+
+from harness.hub.settings import HubSettings
+
+#: Smart Energy profile id (ZSE 1.x).
+SE_PROFILE = 0x0109
+#: ZSE device id the CH's endpoints advertise (0x0500 is ESP, the energy service portal a CH hosts).
+SE_DEVICE_ID_ESP = 0x0500
+
+OTA_CLUSTER = 0x0019
+BASIC_CLUSTER = 0x0000
+DEVICE_MANAGEMENT_CLUSTER = 0x0708
+KEY_ESTABLISHMENT_CLUSTER = 0x0800
+
+
+#: Makes the cluster object for one of a device's client clusters, or None for zigpy's default.
+ClientClusterFactory = Callable[[zigpy.endpoint.Endpoint], Cluster | None]
+
+
+class SmartEnergyEndpoint(zigpy.endpoint.Endpoint):
+    """An endpoint whose client clusters the hub may serve with its own cluster objects.
+
+    The GPF must answer a device's Device Management reads from the moment zigpy knows the
+    device's endpoints -- before the interview ends, when zigpy's default 0x0708 cluster would
+    answer UNSUPPORTED_ATTRIBUTE for every tenancy attribute. So the hub's cluster is created
+    here, when zigpy first adds the client cluster, for this device only.
+    """
+
+    def add_output_cluster(self, cluster_id: int, cluster: Cluster | None = None) -> Cluster:
+        if cluster is None and cluster_id not in self.out_clusters:
+            factories = getattr(self.device.application, "client_cluster_factories", {})
+            factory = factories.get(cluster_id)
+            if factory is not None:
+                cluster = factory(self)
+        return super().add_output_cluster(cluster_id, cluster)
+
+
+class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
+    """A zigpy device that understands ZCL frames sent in the Smart Energy profile.
+
+    Overrides one private method of the pinned zigpy (2.4.0): the header parse. Everything after
+    it (response matching, request listeners, cluster handlers) is zigpy's own pipeline.
+    ``tests/unit/test_hub_radio.py`` fails if a zigpy upgrade changes that method's contract.
+    Its endpoints are :class:`SmartEnergyEndpoint`.
+    """
+
+    def add_endpoint(self, endpoint_id: int) -> zigpy.endpoint.Endpoint:
+        endpoint = SmartEnergyEndpoint(self, endpoint_id)
+        self.endpoints[endpoint_id] = endpoint
+        return endpoint
+
+    def _parse_packet_header(self, packet: t.ZigbeePacket):  # type: ignore[override]
+        if packet.profile_id == SE_PROFILE and packet.src_ep != 0:
+            data = packet.data.serialize()
+            hdr, _ = foundation.ZCLHeader.deserialize(data)
+            key = zigpy.device.ResponseKey(
+                endpoint_id=packet.src_ep,
+                cluster_id=packet.cluster_id,
+                direction=hdr.frame_control.direction,
+                tsn=hdr.tsn,
+            )
+            return hdr, key
+        return super()._parse_packet_header(packet)
+
+
+class HubApplication(bellows.zigbee.application.ControllerApplication):
+    """bellows' ControllerApplication, creating every device as a :class:`SmartEnergyDevice`.
+
+    ``client_cluster_factories`` maps a cluster id to the factory of the hub's own client-side
+    cluster object for it (see :class:`SmartEnergyEndpoint`). ``device_created_hooks`` run the
+    moment zigpy creates a device object -- before its interview, whose last step is an Image
+    Notify from zigpy: the hub must already own the device's OTA requests when it answers.
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.client_cluster_factories: dict[int, ClientClusterFactory] = {}
+        self.device_created_hooks: list[Callable[[zigpy.device.ZigbeeDevice], None]] = []
+
+    def add_device(self, ieee: t.EUI64, nwk: t.NWK) -> zigpy.device.ZigbeeDevice:
+        assert isinstance(ieee, t.EUI64)
+        device = SmartEnergyDevice(self, ieee, nwk)
+        self.devices[ieee] = device
+        for hook in self.device_created_hooks:
+            hook(device)
+        return device
+
+
+def zigpy_eui64(display: bytes) -> t.EUI64:
+    """Display-order EUI-64 bytes (``00:0D:6F:...`` as written in rig files) as zigpy's EUI64."""
+    if len(display) != 8:
+        raise ValueError(f"EUI-64 must be 8 bytes, got {len(display)}")
+    return t.EUI64(bytes(display)[::-1])
+
+
+def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
+    """The CH's own endpoints: SE endpoint (OTA server, Key Establishment) and the GPF endpoint.
+
+    Key Establishment (0x0800) is declared because GB devices look for it; CBKE itself is not
+    implemented (neither zigpy nor bellows offers it -- see README).
+    """
+    return [
+        {
+            "endpoint": settings.se_endpoint,
+            "profile": SE_PROFILE,
+            "device_type": SE_DEVICE_ID_ESP,
+            "device_version": 0,
+            "input_clusters": [OTA_CLUSTER, KEY_ESTABLISHMENT_CLUSTER],
+            "output_clusters": [KEY_ESTABLISHMENT_CLUSTER],
+        },
+        {
+            "endpoint": settings.gpf_endpoint,
+            "profile": SE_PROFILE,
+            "device_type": SE_DEVICE_ID_ESP,
+            "device_version": 0,
+            "input_clusters": [BASIC_CLUSTER, DEVICE_MANAGEMENT_CLUSTER],
+            "output_clusters": [],
+        },
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkIdentity:
+    """The network the CH forms and keeps: fixed for a run so an NCP reset can restore it."""
+
+    channel: int
+    pan_id: int
+    extended_pan_id: bytes  # 8 bytes, display order
+    network_key: bytes  # 16 bytes; wrapped in a Secret everywhere else
+
+    @classmethod
+    def for_rig(cls, han: Any) -> NetworkIdentity:
+        """From a rig's ``[han]``; missing values are generated once per run."""
+        key = han.network_key.reveal() if han.network_key is not None else os.urandom(16)
+        key = bytes.fromhex(key) if isinstance(key, str) else bytes(key)
+        pan_id = han.pan_id if han.pan_id is not None else int.from_bytes(os.urandom(2), "little") % 0xFFF0 + 1
+        ext = han.extended_pan_id if han.extended_pan_id is not None else os.urandom(8)
+        return cls(channel=han.channel, pan_id=pan_id, extended_pan_id=bytes(ext), network_key=key)
+
+
+def zigpy_config(
+    *,
+    port: str,
+    baudrate: int,
+    flow_control: str | None,
+    network: NetworkIdentity,
+    settings: HubSettings,
+    database_path: Path | None,
+    ezsp_config: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """The configuration the hub gives zigpy/bellows.
+
+    No OTA providers (zigpy must never offer images of its own), no backups or topology scans
+    (they add radio traffic the report would have to explain), the channel and network fixed by
+    the rig, and the CH's SE and GPF endpoints registered through ``additional_endpoints``.
+    """
+    return {
+        "device": {"path": port, "baudrate": baudrate, "flow_control": flow_control},
+        "database_path": str(database_path) if database_path is not None else None,
+        "network": {
+            "channel": network.channel,
+            "pan_id": network.pan_id,
+            "extended_pan_id": ":".join(f"{b:02x}" for b in network.extended_pan_id),
+            "key": list(network.network_key),
+        },
+        "ota": {"enabled": False, "providers": [], "broadcast_enabled": False},
+        "backup_enabled": False,
+        "topology_scan_enabled": False,
+        "additional_endpoints": endpoint_descriptors(settings),
+        "ezsp_config": dict(ezsp_config or {}),
+        "use_thread": False,
+    }
+
+
+async def send_zcl(
+    device: zigpy.device.ZigbeeDevice,
+    *,
+    cluster: int,
+    src_ep: int,
+    dst_ep: int,
+    command_id: int,
+    payload: Any,
+    tsn: int | None = None,
+    general: bool = False,
+    direction: foundation.Direction = foundation.Direction.Server_to_Client,
+    disable_default_response: bool = True,
+    profile: int = SE_PROFILE,
+) -> int:
+    """Send one ZCL command from one of the CH's endpoints; returns the TSN used.
+
+    ``payload`` is a zigpy command schema instance (``Ota.ClientCommandDefs.x.schema(...)``,
+    ``foundation.GENERAL_COMMANDS[...].schema(...)``), so every byte comes from zigpy's
+    definitions. The send waits for the radio's confirmation (a DeliveryError if the device
+    could not be reached) but not for a ZCL reply.
+    """
+    if tsn is None:
+        tsn = device.get_sequence()
+    frame_control = foundation.FrameControl(
+        frame_type=foundation.FrameType.GLOBAL_COMMAND if general else foundation.FrameType.CLUSTER_COMMAND,
+        is_manufacturer_specific=False,
+        direction=direction,
+        disable_default_response=disable_default_response,
+        reserved=0b000,
+    )
+    header = foundation.ZCLHeader(frame_control=frame_control, manufacturer=None, tsn=tsn, command_id=command_id)
+    await device.request(
+        profile=profile,
+        cluster=cluster,
+        src_ep=src_ep,
+        dst_ep=dst_ep,
+        sequence=tsn,
+        data=header.serialize() + payload.serialize(),
+        expect_reply=False,
+    )
+    return tsn

@@ -1,0 +1,318 @@
+"""Fixtures of the device conformance suite: one hub per session, devices x images from the rig.
+
+The suite runs unchanged on every rig. It never asks "am I emulated?": what only an emulator can
+do (inject faults, re-flash a device between tests) comes from :class:`EmulatorBench`, chosen by
+the rig's ``fault_injection`` capability, and a real bench gets :class:`OperatorBench`, which
+asks the operator -- or, where nobody can answer (CI), skips or fails as the rig's
+``[operator]`` policy says.
+
+Parametrisation comes from the rig, not from the tests: a test that takes ``dut`` runs once per
+device under test; a test marked ``@pytest.mark.ota_image("wrong-hardware")`` that takes ``dut``
+and ``image`` runs once per (device, image) pair the rig assigns for that purpose
+(``rig.images_for(dev, purpose)``), and is reported as skipped, with the reason, when the rig
+assigns none.
+
+Timing: the hub (NCP start, joins) is started once per session; every async test and fixture of
+the suite runs on that session's event loop. Windows in which a device must act default to its
+profile; ``--patience`` caps them for a run where a silent device should fail fast (the
+defect-proof run), and ``--quiet-window`` is how long a test watches for something a device must
+NOT do.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pytest_asyncio import is_async_test
+
+from conformance_bench import EmulatorBench, OperatorBench, version_text
+
+from harness.evidence import CheckRecord, EvidenceLog, Outcome, TransferRecord
+from harness.plugin import SELECTION_KEY
+from harness.rig import DeviceUnderTest, Rig
+
+PATIENCE_HELP = ("cap, in seconds, on every window in which a conformance test waits for a device to act "
+                 "(the CH's OTA stall and query timeouts, the activation window, the SECMP0056 read window). "
+                 "Default: each device profile's own values.")
+QUIET_HELP = ("how long, in seconds, a conformance test watches for something a device must NOT do (ask for a "
+              "block of an image it must refuse). Default: %(default)s.")
+#: A client that takes up an offered image asks for its first block straight after the Query Next
+#: Image Response (ZCL OTA 11.13.4); a few seconds of silence is a refusal on any bench we know of.
+DEFAULT_QUIET_WINDOW_S = 3.0
+
+OTA_IMAGE_MARKER = ("ota_image(*purposes): run once per (device, image) pair the rig assigns for one of these "
+                    "purposes (rig.images_for(dev, purpose)); the test takes `dut` and `image`.")
+
+
+# -- options and markers ---------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness")
+    group.addoption("--patience", type=float, default=None, metavar="SECONDS", help=PATIENCE_HELP)
+    group.addoption("--quiet-window", type=float, default=DEFAULT_QUIET_WINDOW_S, metavar="SECONDS",
+                    help=QUIET_HELP)
+    try:  # interim, until harness/plugin.py adds it
+        group.addoption("--evidence", action="store", default=None, metavar="PATH",
+                        help="write the JSON evidence here (default: reports/evidence.json)")
+    except ValueError:
+        pass
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", OTA_IMAGE_MARKER)
+    if not config.option.help:
+        _register_interim_report(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every async test of the suite runs on the session's loop, where the hub lives."""
+    here = __file__.rsplit("/", 1)[0]
+    session_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if is_async_test(item) and str(item.path).startswith(here):
+            item.add_marker(session_loop, append=False)
+
+
+def _session_rig(config: pytest.Config) -> Rig | None:
+    selection = config.stash.get(SELECTION_KEY, None)
+    return selection.rig if selection is not None else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``dut`` (and ``image``) from the rig: one test per device, or per (device, image) pair."""
+    if "dut" not in metafunc.fixturenames:
+        return
+    rig = _session_rig(metafunc.config)
+    if rig is None:
+        return  # the `rig` fixture stops the session with the reason
+    marker = metafunc.definition.get_closest_marker("ota_image")
+    if marker is None:
+        metafunc.parametrize("dut", rig.devices, ids=[d.name for d in rig.devices])
+        return
+    purposes = marker.args
+    if not purposes or marker.kwargs or not all(isinstance(p, str) for p in purposes):
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: expected @pytest.mark.{OTA_IMAGE_MARKER.split(':')[0]}")
+    pairs = [(dut, image) for dut in rig.devices for purpose in purposes for image in rig.images_for(dut, purpose)]
+    if pairs:
+        metafunc.parametrize(("dut", "image"), pairs, ids=[f"{d.name}-{i.name}" for d, i in pairs])
+    else:
+        wanted = " or ".join(repr(p) for p in purposes)
+        reason = f"rig {rig.name!r} assigns no {wanted} image to any device"
+        metafunc.parametrize(("dut", "image"), [pytest.param(None, None, marks=pytest.mark.skip(reason=reason))],
+                             ids=[f"no-{'-'.join(purposes)}-image"])
+
+
+# -- run-scoped fixtures ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """How long the suite waits: for a device to act (capped by --patience) and for it NOT to act."""
+
+    patience: float | None
+    quiet: float
+
+    def cap(self, seconds: float) -> float:
+        return seconds if self.patience is None else min(seconds, self.patience)
+
+    def ota_overrides(self, profile: Any) -> dict[str, float]:
+        """OtaServeSettings overrides: the profile's timeouts, capped by --patience."""
+        ota = profile.ota
+        return {
+            "stall_timeout_s": self.cap(ota.block_timeout_s),
+            "query_timeout_s": self.cap(ota.block_timeout_s),
+            "final_block_timeout_s": self.cap(ota.block_timeout_s),
+            "activation_timeout_s": self.cap(ota.activation_timeout_s),
+        }
+
+
+@pytest.fixture(scope="session")
+def windows(pytestconfig: pytest.Config) -> Windows:
+    return Windows(pytestconfig.getoption("patience"), pytestconfig.getoption("quiet_window"))
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def hub(rig: Rig, request: pytest.FixtureRequest):
+    """The session's Communications Hub: radio up, HAN formed, every device under test admitted.
+
+    Started once (the NCP start and the joins are the expensive part of a run) and shared by
+    every test; each test's records are collected at its teardown (``_test_evidence``).
+    """
+    from harness.hub.session import close_runs, run_for
+
+    run = run_for(rig)
+    try:
+        started = await run.start_hub()
+        log = request.config.stash.get(EVIDENCE_KEY, None)
+        if log is not None:
+            for key, value in rig_facts(rig).items():
+                log.run_info.setdefault(key, value)
+            app = started.app
+            log.run_info.setdefault("ezsp_version", app._ezsp.ezsp_version)  # noqa: SLF001
+            log.run_info.setdefault("ncp_firmware", str(app.state.node_info.version))
+        yield started
+    finally:
+        await run.stop_hub()
+        close_runs()
+
+
+# -- evidence and report (interim: moves to harness/plugin.py with the plugin's EvidenceLog) ------------
+
+EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
+OUTCOME_KEY = pytest.StashKey[str]()
+
+
+def rig_facts(rig: Rig) -> dict[str, Any]:
+    """What the report header says about the rig before the radio is opened."""
+    radio = rig.radio
+    if radio.emulated is not None:
+        shown = f"emulated EZSP radio ({radio.emulated.transport})"
+    else:
+        shown = f"EZSP on {radio.port}"
+    return {
+        "rig": rig.name, "rig_file": str(rig.path), "radio": shown,
+        "devices": [{"name": d.name, "role": d.role, "eui64": d.eui64_text, "profile": d.profile} for d in rig.devices],
+    }
+
+
+def _register_interim_report(config: pytest.Config) -> None:
+    from harness.report.pytest_hooks import ReportPlugin, register_report
+
+    if config.pluginmanager.has_plugin(ReportPlugin.NAME):
+        return  # the plugin wires the report itself
+    rig = _session_rig(config)
+    path = config.getoption("evidence", None) or config.rootpath / "reports" / "evidence.json"
+    log = EvidenceLog(path, run_info={})
+    config.stash[EVIDENCE_KEY] = log
+    register_report(config, log, rig_facts(rig) if rig is not None else {})
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    log = item.config.stash.get(EVIDENCE_KEY, None)
+    if log is not None and str(item.path).startswith(__file__.rsplit("/", 1)[0]):
+        if report.skipped:
+            item.stash.setdefault(OUTCOME_KEY, "skipped")
+        elif report.failed:
+            item.stash.setdefault(OUTCOME_KEY, "failed" if report.when == "call" else "error")
+        if report.when == "teardown":
+            if log.get(item.nodeid) is None:
+                log.begin(item.nodeid)
+            log.finish(item.nodeid, item.stash.get(OUTCOME_KEY, "passed"))
+    return report
+
+
+@pytest.fixture(scope="session")
+def evidence_log(pytestconfig: pytest.Config) -> EvidenceLog:
+    log = pytestconfig.stash.get(EVIDENCE_KEY, None)
+    if log is None:
+        log = pytestconfig.stash[EVIDENCE_KEY] = EvidenceLog(None, run_info={})
+    return log
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _test_evidence(request: pytest.FixtureRequest):
+    """Hand the hub's records of this test to the evidence log when the test ends."""
+    if "hub" not in request.fixturenames:
+        yield
+        return
+    hub = request.getfixturevalue("hub")
+    log = request.getfixturevalue("evidence_log")
+    began = time.time()
+    yield
+    evidence = log.get(request.node.nodeid) or log.begin(request.node.nodeid)
+    # A transfer begun by an earlier test (one told to wait for activation stays open) is that test's.
+    evidence.add(*(r for r in hub.collect_evidence() if not (isinstance(r, TransferRecord) and r.started < began)))
+
+
+@pytest.fixture(scope="session")
+def bench(rig: Rig, pytestconfig: pytest.Config) -> OperatorBench | EmulatorBench:
+    if "fault_injection" in rig.capabilities:
+        return EmulatorBench(rig)
+    return OperatorBench(rig, pytestconfig)
+
+
+# -- per-test fixtures -----------------------------------------------------------------------------
+
+
+def baseline_version(rig: Rig, dut: DeviceUnderTest, hub: Any) -> int:
+    """The firmware a device starts each OTA test on: its 'current' image's version, else what it ran
+    when the session began."""
+    current = rig.images_for(dut, "current")
+    if current:
+        return hub.image(current[0].name).version
+    if dut.emulation is not None:
+        return dut.emulation.firmware_version
+    raise pytest.UsageError(f"{rig.path}: device {dut.name!r} has no image with purpose 'current', so the suite "
+                            "cannot tell its baseline firmware; add one")
+
+
+def require_admitted(hub: Any, dut: DeviceUnderTest) -> None:
+    """Skip a device test when the trust centre did not keep the device: it failed key establishment.
+
+    That failure is the key-establishment test's to report, once; every other test of the device
+    would only fail again for the same reason (as labgrid skips tests of a target in a broken state).
+    """
+    if not dut.cbke_required:
+        return
+    ke = getattr(hub, "key_establishment", None)
+    outcome = ke.outcome(dut.name, run_wide=True) if ke is not None else None
+    if outcome is not None and not outcome.established:
+        pytest.skip(f"{dut.name} did not complete key establishment with the CH, so it is not on the HAN "
+                    f"(test_device_completes_key_establishment_with_the_ch reports it): {outcome.describe()}")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def baseline(hub: Any, rig: Rig, bench: Any, dut: DeviceUnderTest) -> int:
+    """The device is on its baseline firmware, idle and on the network; returns that version.
+
+    Every OTA test starts here, so no test depends on what an earlier one left behind.
+    """
+    require_admitted(hub, dut)
+    version = baseline_version(rig, dut, hub)
+    running = await hub.current_version(dut.name)
+    await bench.restore(dut, version, running=running)
+    now = await hub.current_version(dut.name)
+    ok = now == version
+    hub.evidence.add(CheckRecord(
+        name="baseline firmware", rule=f"{dut.name} runs {version_text(version)} before the test",
+        observed=f"CurrentFileVersion {version_text(now)}", outcome=Outcome.PASS if ok else Outcome.FAIL,
+        source="conformance suite: tests start from a known firmware", confidence="high", device=dut.name,
+    ))
+    if not ok:
+        pytest.fail(f"{dut.name}: expected baseline firmware {version_text(version)} before the test, "
+                    f"the device reports {version_text(now)}", pytrace=False)
+    return version
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def present(hub: Any, bench: Any, dut: DeviceUnderTest) -> DeviceUnderTest:
+    """The device is on the network (for tests that do not need a particular firmware)."""
+    require_admitted(hub, dut)
+    await bench.ensure_present(dut)
+    return dut
+
+
+@pytest.fixture
+def fault_injection(rig: Rig, bench: Any) -> EmulatorBench:
+    """Fault injection into devices (reboot mid-transfer...); skips on a rig that cannot do it."""
+    if "fault_injection" not in rig.capabilities:
+        pytest.skip(f"needs fault_injection; rig {rig.name!r} cannot inject faults into its devices")
+    return bench
+
+
+@pytest.fixture
+def profile(rig: Rig, dut: DeviceUnderTest) -> Any:
+    return rig.profile_for(dut)
+
+
+@pytest.fixture
+def started() -> float:
+    """When the test body began (wall clock, as the evidence records are stamped)."""
+    return time.time()

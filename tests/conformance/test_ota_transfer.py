@@ -1,0 +1,84 @@
+"""How the device downloads: it honours WAIT_FOR_DATA, resumes an interrupted transfer from its
+offset, and uses Image Page Requests where its profile says it does.
+
+These tests are about the download, so the CH defers activation (Upgrade End Response upgrade
+time 0xFFFFFFFF, "wait for a further command") and checks the "transfer-success" sequence: a
+device that cannot activate is the subject of test_ota_upgrade.py, not of these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from conformance_helpers import check, events, expect, expect_outcome, expect_sequence, failure, timeline
+
+from harness.evidence import Outcome, TransferEventKind, TransferOutcome
+
+#: How long the CH asks the device to wait (WAIT_FOR_DATA), in whole seconds as on the wire (UTCTime).
+WAIT_S = 1.0
+#: The sequence of a good download whose activation the CH defers.
+TRANSFERRED = "transfer-success"
+
+
+def a_third_of(hub, image) -> int:
+    return hub.image(image.name).size // 3
+
+
+@pytest.mark.spec("ZCL OTA Upgrade 0x0019: Image Block Response WAIT_FOR_DATA", "SECMP0007")
+@pytest.mark.ota_image("upgrade")
+async def test_wait_for_data_is_honoured(hub, dut, image, profile, windows, baseline):
+    offset = a_third_of(hub, image)
+    transfer = await hub.upgrade(dut.name, image.name, wait_for_data=((offset, WAIT_S),),
+                                 upgrade_time="wait", **windows.ota_overrides(profile))
+    await transfer.wait()
+    record = transfer.record()
+
+    waits = events(record, TransferEventKind.WAIT_FOR_DATA)
+    assert waits, f"{dut.name}: the CH never sent WAIT_FOR_DATA (the transfer did not reach offset {offset})\n{timeline(record)}"
+    honoured = hub.check_wait_for_data(transfer)
+    assert honoured.outcome is Outcome.PASS, failure(honoured)
+    expect_outcome(record, TransferOutcome.TRANSFERRED)
+    expect_sequence(hub, dut.name, TRANSFERRED, transfer)
+
+
+@pytest.mark.spec("ZCL OTA Upgrade 0x0019: resuming a download from FileOffset", "SECMP0007")
+@pytest.mark.needs("fault_injection")
+@pytest.mark.ota_image("upgrade")
+async def test_interrupted_transfer_resumes_from_its_offset(hub, dut, image, profile, windows, baseline, fault_injection):
+    third = a_third_of(hub, image)
+    transfer = await hub.upgrade(dut.name, image.name, upgrade_time="wait", **windows.ota_overrides(profile))
+    reached = await asyncio.wait_for(transfer.reached(third), windows.cap(profile.ota.block_timeout_s) * 4)
+    rebooted_at = time.time()
+    fault_injection.reboot(dut.name)
+    await transfer.wait()
+    record = transfer.record()
+
+    after = [e for e in events(record, TransferEventKind.BLOCK_REQUEST, TransferEventKind.PAGE_REQUEST) if e.t > rebooted_at]
+    resumed = after[0].offset if after else None
+    floor = max(0, reached - profile.ota.max_block_size * 2)
+    expect(check(hub, name="resumed from its offset", device=dut.name,
+                 rule=f"after a reboot at byte {reached} the device asks again from at least byte {floor}, not from 0",
+                 observed="no request after the reboot" if resumed is None else f"first request after the reboot at offset {resumed}",
+                 ok=resumed is not None and resumed >= floor, source="ZCL OTA Upgrade cluster, FileOffset attribute",
+                 detail=timeline(record, limit=200)[-3000:]))
+    expect_outcome(record, TransferOutcome.TRANSFERRED)
+    expect_sequence(hub, dut.name, TRANSFERRED, transfer)
+
+
+@pytest.mark.spec("ZCL OTA Upgrade 0x0019: Image Page Request")
+@pytest.mark.ota_image("upgrade")
+async def test_page_requests_are_served_where_the_device_uses_them(hub, dut, image, profile, windows, baseline):
+    if not profile.ota.page_requests:
+        pytest.skip(f"profile {profile.name!r} says {dut.name} does not use Image Page Requests (page_requests = false)")
+    transfer = await hub.upgrade(dut.name, image.name, upgrade_time="wait", **windows.ota_overrides(profile))
+    await transfer.wait()
+    record = transfer.record()
+
+    pages = events(record, TransferEventKind.PAGE_REQUEST)
+    expect(check(hub, name="page requests", device=dut.name, rule="the device downloads with Image Page Requests",
+                 observed=f"{len(pages)} page request(s), {len(events(record, TransferEventKind.BLOCK_REQUEST))} block request(s)",
+                 ok=bool(pages), source=f"profile {profile.name} [ota] page_requests = true"))
+    expect_outcome(record, TransferOutcome.TRANSFERRED)
+    expect_sequence(hub, dut.name, TRANSFERRED, transfer)

@@ -1,0 +1,137 @@
+"""CBKE end to end: the hub's Key Establishment server, bellows, the emulated NCP's 283k1 frames, a device.
+
+Each test starts the emulated radio of rigs/emulated.toml with ``cbke_required`` set for its
+devices, starts the hub through the real bellows over a pty, and joins: the device runs the
+client side, the hub the server side, the NCP the arithmetic. Success must leave the same link
+key in the NCP's key table as in the device; each defect must end with its Terminate status at
+its stage, and the device must be gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import harness.hub
+from harness.emulator.ezsp.cbke import cbke_state
+from harness.emulator.server import EmulatedRadio
+from harness.evidence import CheckRecord, Outcome, StageRecord
+from harness.hub.commshub import HubError
+from harness.hub.key_establishment import KeyEstablishmentSettings
+from harness.hub.session import HubRun
+from harness.hub.settings import HubSettings
+from harness.rig import load_rig
+
+REPO = Path(__file__).resolve().parents[2]
+PPMID, IHD = "ppmid1", "ihd1"
+HUB = HubSettings(join_timeout_s=10, interview_timeout_s=10)
+KE = KeyEstablishmentSettings(response_margin_s=1.0, initiate_timeout_s=5)
+
+
+@pytest.fixture(scope="module")
+def rig():
+    rig = load_rig(REPO / "rigs" / "emulated.toml")
+    return replace(rig, devices=tuple(replace(d, cbke_required=True) for d in rig.devices))
+
+
+@asynccontextmanager
+async def emulated(rig, *, behaviour: str | None = None, library: bool = True,
+                   **radio: Any) -> AsyncIterator[tuple[EmulatedRadio, harness.hub.CommsHub]]:
+    with EmulatedRadio(rig, **radio) as emulator:
+        if behaviour is not None:
+            emulator.han.device(PPMID).set_behaviour(behaviour)
+        if not library:
+            emulator.call(lambda: setattr(cbke_state(emulator.ncp), "library_present", False))
+        async with await harness.hub.start(rig, port=emulator.port, settings=HUB, key_establishment=KE) as hub:
+            yield emulator, hub
+
+
+async def ncp_key(radio: EmulatedRadio, eui64: bytes):
+    return await radio.acall(lambda: cbke_state(radio.ncp).link_key_for(eui64))
+
+
+@pytest.mark.parametrize("ezsp_version", [13, 14])
+async def test_cbke_gives_the_device_the_link_key_the_ncp_stored(rig, ezsp_version: int) -> None:
+    async with emulated(rig, ezsp_version=ezsp_version) as (radio, hub):
+        started = time.perf_counter()
+        device = await hub.join(PPMID)
+        elapsed = time.perf_counter() - started
+        assert device is not None
+        outcome = hub.key_establishment.outcome(PPMID)
+        assert outcome is not None and outcome.established, outcome and outcome.describe()
+        emulated_device = radio.han.device(PPMID)
+        device_key = emulated_device.key_establishment.link_key
+        assert device_key is not None
+        assert await ncp_key(radio, emulated_device.eui64) == device_key  # compared, never printed
+        records = hub.evidence.peek()
+        checks = [r for r in records if isinstance(r, CheckRecord) and r.name == "CBKE key establishment"]
+        assert [c.outcome for c in checks] == [Outcome.PASS]
+        stages = [r.stage for r in records if isinstance(r, StageRecord) and r.device == PPMID]
+        assert stages == ["key establishment: initiate", "key establishment: ephemeral_data",
+                          "key establishment: confirm_key", "key establishment: established"]
+        assert radio.unknown_commands == []
+        assert elapsed < 5, f"join with CBKE took {elapsed:.1f} s"
+        # The device went on to what it does after joining: it read the GPF's tenancy attributes.
+        assert await hub.gpf.wait_for_read(PPMID, after=0) is not None
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "status", "stage", "check"),
+    [
+        ("cbke_suite1_only", "UNSUPPORTED_SUITE", "initiate", Outcome.FAIL),
+        ("cbke_foreign_issuer", "UNKNOWN_ISSUER", "initiate", Outcome.FAIL),
+        ("cbke_bad_confirm_key", "BAD_KEY_CONFIRM", "confirm_key", Outcome.FAIL),
+        ("cbke_never_finishes", "TIMEOUT", "confirm_key", Outcome.NOT_OBSERVED),
+    ],
+)
+async def test_each_defect_fails_with_its_status_at_its_stage(rig, behaviour: str, status: str, stage: str,
+                                                              check: Outcome) -> None:
+    async with emulated(rig, behaviour=behaviour) as (radio, hub):
+        assert await hub.join(PPMID) is None
+        outcome = hub.key_establishment.outcome(PPMID)
+        assert outcome is not None
+        assert (outcome.status, outcome.stage) == (status, stage), outcome.describe()
+        assert PPMID not in hub.admitted
+        emulated_device = radio.han.device(PPMID)
+        assert await ncp_key(radio, emulated_device.eui64) is None
+        record = [r for r in hub.evidence.peek() if isinstance(r, CheckRecord) and r.device == PPMID][-1]
+        assert record.outcome is check and status in record.observed
+        if behaviour != "cbke_never_finishes":
+            await radio.acall(emulated_device.wait_for, "left")
+        # The other device is not affected.
+        assert await hub.join(IHD) is not None
+
+
+async def test_a_radio_without_cbke_is_reported_in_one_line(rig) -> None:
+    async with emulated(rig, library=False) as (_radio, hub):
+        with pytest.raises(HubError) as raised:
+            await hub.join(PPMID)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "no CBKE support" in message and "getCertificate283k1" in message
+    assert f"{IHD}, {PPMID}" in message or f"{PPMID}, {IHD}" in message
+
+
+def test_the_rig_check_says_so_too(rig, tmp_path: Path) -> None:
+    run = HubRun(replace(rig, path=tmp_path / "cbke.toml"), settings=HUB, workdir=tmp_path)
+    run.radio = EmulatedRadio(run.rig).start()
+    try:
+        run.radio.call(lambda: setattr(cbke_state(run.radio.ncp), "library_present", False))
+        with pytest.raises(HubError, match=r"^radio: no CBKE support \(getCertificate283k1"):
+            run.check_radio_and_devices()
+    finally:
+        run.close()
+
+
+async def test_a_rig_without_cbke_required_does_not_ask_the_radio(rig) -> None:
+    plain = replace(rig, devices=tuple(replace(d, cbke_required=False) for d in rig.devices))
+    async with emulated(plain, library=False) as (radio, hub):
+        assert await hub.join(PPMID) is not None
+        assert hub.key_establishment.outcome(PPMID) is None
+        assert radio.han.device(PPMID).events.find("cbke_started") is None

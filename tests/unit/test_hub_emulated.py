@@ -1,0 +1,289 @@
+"""The CommsHub on the emulated rig, through the real bellows and zigpy over a pty.
+
+Each test starts a fresh emulated radio (its devices are built from rigs/emulated.toml), starts
+the hub on it exactly as a bench run would, joins the PPMID with its install code and drives an
+OTA transfer; the alert sequence check then says whether the device behaved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+import harness.hub
+from harness.emulator.server import EmulatedRadio
+from harness.evidence import (
+    AlertRecord,
+    CheckRecord,
+    ImageRecord,
+    StageRecord,
+    Outcome,
+    TenancyRead,
+    TransferEventKind,
+    TransferOutcome,
+    TransferRecord,
+)
+from harness.hub.joins import DeviceNotAdmitted
+from harness.hub.radio import HubApplication
+from harness.hub.settings import HubSettings
+from harness.rig import load_rig
+from harness.secret import Secret
+
+REPO = Path(__file__).resolve().parents[2]
+RIG_FILE = REPO / "rigs" / "emulated.toml"
+PPMID = "ppmid1"
+TEST_SETTINGS = HubSettings(join_timeout_s=10, interview_timeout_s=10)
+
+
+
+
+@pytest.fixture(scope="module")
+def rig():
+    return load_rig(RIG_FILE)
+
+
+@pytest.fixture(autouse=True)
+def permit_calls(monkeypatch) -> list[int]:
+    """Every call of the application's plain ``permit()``; the window must never open through it."""
+    calls: list[int] = []
+    original = HubApplication.permit
+
+    async def spy(self, time_s: int = 60, node=None):
+        calls.append(time_s)
+        return await original(self, time_s, node)
+
+    monkeypatch.setattr(HubApplication, "permit", spy)
+    yield calls
+    assert [t for t in calls if t != 0] == [], "permit() opened the join window (well-known key for anyone)"
+
+
+@asynccontextmanager
+async def emulated(rig, *, behaviour: str | None = None, settings: HubSettings = TEST_SETTINGS) -> AsyncIterator[tuple[EmulatedRadio, harness.hub.CommsHub]]:
+    with EmulatedRadio(rig) as radio:
+        if behaviour is not None:
+            radio.han.device(PPMID).set_behaviour(behaviour)
+        async with await harness.hub.start(rig, port=radio.port, settings=settings) as hub:
+            await hub.join(PPMID)
+            yield radio, hub
+
+
+def codes(hub) -> list[tuple[int, int | None, int | None]]:
+    return [(a.code, a.response_code, a.activation_result) for a in hub.alerts]
+
+
+async def test_conformant_ppmid_transfers_then_activates(rig):
+    async with emulated(rig) as (radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next")
+        assert await transfer.wait() is TransferOutcome.TRANSFERRED
+        cs09 = await transfer.wait_activation()
+
+        assert codes(hub) == [(0x8F8A, 0, None), (0x8F8B, None, 0)]
+        assert cs09.firmware_version == 0x102 and "re-announced" in cs09.observed_how
+        result = hub.check_sequence(PPMID, "ppmid-good-image", transfer)
+        assert result.outcome is Outcome.PASS, result.report()
+
+        image = hub.image("ppmid-next")
+        received = radio.call(lambda: radio.han.device(PPMID).received_images[-1].sha256)
+        assert received == image.sha256, "the device holds exactly the image file"
+        record = transfer.record()
+        assert record.bytes_sent >= image.size and record.block_size_cap == 40
+        assert all(e.size <= 40 for e in record.events if e.kind is TransferEventKind.BLOCK_RESPONSE)
+        assert hub.tracker.stages_of(PPMID) == ["notified", "transferring", "transferred", "activating", "activated"]
+
+        evidence = hub.collect_evidence()
+        kinds = {type(r) for r in evidence}
+        assert {TransferRecord, AlertRecord, ImageRecord, TenancyRead, StageRecord, CheckRecord} <= kinds
+        assert hub.collect_evidence() == [], "each record is handed over once"
+
+
+async def test_attributes_read_and_change_of_tenancy(rig):
+    async with emulated(rig) as (radio, hub):
+        first = await hub.gpf.wait_for_read(PPMID, after=0)
+        assert first.trigger == "joined" and first.values["0x0200"] == "2026-01-01T00:00:00Z"
+
+        reads = await hub.read_device(PPMID)
+        by_name = {r.name: r for r in reads}
+        assert by_name["ManufacturerID"].value == 0x121D and by_name["ManufacturerID"].outcome is Outcome.PASS
+        assert by_name["CurrentFileVersion"].value == 0x101
+        assert by_name["ModelIdentifier"].value == "PPMID-GEN"
+
+        when = datetime(2026, 6, 1, tzinfo=UTC)
+        t = await hub.change_of_tenancy(when)
+        check = await hub.expect_tenancy_read(PPMID, after=t, trigger="the CoT event", within_s=10)
+        assert check.outcome is Outcome.PASS, check.observed
+        again = hub.gpf.reads_by(PPMID)[-1]
+        assert again.values["0x0200"] == "2026-06-01T00:00:00Z"
+        assert again.trigger.startswith("CoT report")
+
+
+async def test_a_device_that_never_reads_tenancy_is_not_observed(rig):
+    async with emulated(rig, behaviour="never_reads_tenancy") as (_radio, hub):
+        t = await hub.change_of_tenancy(datetime(2026, 6, 1, tzinfo=UTC))
+        check = await hub.expect_tenancy_read(PPMID, after=t, trigger="the CoT event", within_s=1.0)
+        assert check.outcome is Outcome.NOT_OBSERVED
+        assert check.rule == "ppmid1 reads 0x0200, 0x0201, 0x0100, 0x0101 from the GPF (0x0708) within 1 s after the CoT event"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "outcome", "sequence", "response"),
+    [
+        ("rejects_good_image", TransferOutcome.FAILED, "transfer-failure", 3),
+        ("aborts_mid_transfer", TransferOutcome.FAILED, "transfer-failure", 3),
+        ("leaves_han", TransferOutcome.STALLED, "transfer-failure", 3),
+    ],
+)
+async def test_defective_device_fails_the_transfer_and_the_check_names_it(rig, behaviour, outcome, sequence, response):
+    async with emulated(rig, behaviour=behaviour) as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next", stall_timeout_s=0.5)
+        assert await transfer.wait() is outcome
+        assert codes(hub) == [(0x8F89, response, None)]
+        assert hub.check_sequence(PPMID, sequence, transfer).passed
+        wrong = hub.check_sequence(PPMID, "ppmid-good-image", transfer)
+        assert wrong.outcome is Outcome.FAIL
+        assert any("expected 0x8F8A CCS08 Firmware transfer alert SUCCESS, observed 0x8F89" in d for d in wrong.differences)
+
+
+async def test_activation_failure_is_reported_after_a_good_transfer(rig):
+    async with emulated(rig, behaviour="activation_fails") as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next")
+        await transfer.wait()
+        cs09 = await transfer.wait_activation()
+        assert (cs09.activation_result, cs09.firmware_version) == (1, 0x101)
+        assert hub.check_sequence(PPMID, "activation-failure", transfer).passed
+        good = hub.check_sequence(PPMID, "ppmid-good-image", transfer)
+        assert "alert #2 (0x8F8B): activateImage expected 0 (success), observed 1" in "\n".join(good.differences)
+
+
+async def test_hardware_mismatch_sends_no_block(rig):
+    async with emulated(rig) as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-hw-out-of-range")
+        assert await transfer.wait() is TransferOutcome.REFUSED
+        assert codes(hub) == [(0x8F89, 2, None)]
+        assert transfer.record().bytes_sent == 0
+        assert hub.check_sequence(PPMID, "hardware-mismatch", transfer).passed
+
+
+async def test_image_failing_supplier_verification_is_discarded(rig):
+    async with emulated(rig) as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-bad-signature", require_signature=True)
+        assert await transfer.wait() is TransferOutcome.REFUSED
+        assert codes(hub) == [(0x8F89, 1, None)]
+        assert hub.check_sequence(PPMID, "image-discarded", transfer).passed
+
+
+async def test_silent_device_stalls_the_transfer(rig):
+    async with emulated(rig, behaviour="never_queries_image") as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next", query_timeout_s=0.5)
+        assert await transfer.wait() is TransferOutcome.STALLED
+        assert "ppmid1 sent no OTA request" in transfer.record().reason
+        assert hub.check_sequence(PPMID, "transfer-failure", transfer).passed
+
+
+async def test_ncp_reset_mid_transfer_is_survived_and_the_transfer_resumes(rig):
+    async with emulated(rig) as (radio, hub):
+        image = hub.image("ppmid-next")
+        transfer = await hub.upgrade(PPMID, image)
+        await asyncio.wait_for(transfer.reached(image.size // 3), 10)
+        radio.reset_ncp()
+        assert await transfer.wait() is TransferOutcome.TRANSFERRED
+        await transfer.wait_activation()
+
+        record = transfer.record()
+        gaps = [e for e in record.events if e.kind is TransferEventKind.GAP]
+        assert record.gaps == 1 and len(gaps) == 1 and hub.reconnects == 1
+        resumed = next(e for e in record.events if e.t > gaps[0].t and e.kind is TransferEventKind.BLOCK_REQUEST)
+        assert image.size // 3 - 64 <= resumed.offset < image.size, "resumed from the device's offset, not from 0"
+        received = radio.call(lambda: radio.han.device(PPMID).received_images[-1].sha256)
+        assert received == image.sha256
+        assert hub.check_sequence(PPMID, "ppmid-good-image", transfer).passed
+
+
+async def test_device_with_a_wrong_install_code_is_not_admitted(rig):
+    # The device's own code is another valid code (the IHD's): its label and the rig disagree.
+    bad_rig = rig_with_emulation(rig, install_code_override=Secret(bytes.fromhex("83FED3407A939723A5C639B269161802AEBB")))
+    with EmulatedRadio(bad_rig) as radio:
+        async with await harness.hub.start(bad_rig, port=radio.port, settings=replace(TEST_SETTINGS, join_timeout_s=1.5)) as hub:
+            with pytest.raises(DeviceNotAdmitted, match=r"device ppmid1 \(00:0D:6F:00:0B:12:34:51\) not admitted within 1.5 s") as info:
+                await hub.join(PPMID)
+            assert "83FED340" not in str(info.value).upper()
+
+
+def rig_with_emulation(rig, **changes):
+    """The rig with ppmid1's emulated firmware changed (page requests, a wrong label...)."""
+    ppmid = rig.device(PPMID)
+    emulation = replace(ppmid.emulation, **changes)
+    return replace(rig, devices=tuple(replace(d, emulation=emulation) if d.name == PPMID else d for d in rig.devices))
+
+
+async def test_page_requests_with_spacing_and_a_wait_for_data_window(rig):
+    paged = rig_with_emulation(rig, uses_page_requests=True, page_size=200, response_spacing_ms=2)
+    with EmulatedRadio(paged) as radio:
+        async with await harness.hub.start(paged, port=radio.port, settings=TEST_SETTINGS) as hub:
+            await hub.join(PPMID)
+            transfer = await hub.upgrade(PPMID, "ppmid-next", wait_for_data=((1000, 1.0),))
+            assert await transfer.wait() is TransferOutcome.TRANSFERRED
+            events = transfer.record().events
+            pages = [e for e in events if e.kind is TransferEventKind.PAGE_REQUEST]
+            waits = [e for e in events if e.kind is TransferEventKind.WAIT_FOR_DATA]
+            assert pages and all(e.size == 200 for e in pages)
+            assert len(waits) == 1 and waits[0].wait_s == 1.0
+            after_wait = next(e for e in events if e.t > waits[0].t and e.kind is TransferEventKind.PAGE_REQUEST)
+            assert after_wait.t - waits[0].t >= 0.9, "the device came back when told, not at once"
+            received = radio.call(lambda: radio.han.device(PPMID).received_images[-1].sha256)
+            assert received == hub.image("ppmid-next").sha256
+            assert hub.check_wait_for_data(transfer).outcome is Outcome.PASS
+
+
+async def test_a_device_that_ignores_wait_for_data_is_named(rig):
+    async with emulated(rig, behaviour="ignores_wait_for_data") as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next", wait_for_data=((400, 1.0),))
+        await transfer.wait()
+        check = hub.check_wait_for_data(transfer)
+        assert check.outcome is Outcome.FAIL
+        assert check.device == PPMID and "told to wait 1 s at offset 400, came back after 0.0" in check.detail
+
+
+async def test_wait_policy_holds_activation_until_the_activation_command(rig):
+    async with emulated(rig) as (radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next", upgrade_time="wait")
+        assert await transfer.wait() is TransferOutcome.TRANSFERRED
+        assert hub.tracker.stages_of(PPMID)[-1] == "transferred", "no activation without the command"
+        status = await hub.read_device(PPMID)
+        assert {r.name: r.value for r in status}["ImageUpgradeStatus"] == 3  # Waiting to upgrade
+        hub.activate(PPMID)
+        cs09 = await transfer.wait_activation()
+        assert cs09.activation_result == 0
+        assert hub.check_sequence(PPMID, "ppmid-good-image", transfer).passed
+
+
+async def test_a_serial_port_that_does_not_come_back_ends_the_transfer_with_the_reason(rig):
+    settings = replace(TEST_SETTINGS, reconnect_attempts=2, connect_backoff_s=0.05, reconnect_timeout_s=5)
+    radio = EmulatedRadio(rig).start()
+    try:
+        async with await harness.hub.start(rig, port=radio.port, settings=settings) as hub:
+            await hub.join(PPMID)
+            image = hub.image("ppmid-next")
+            transfer = await hub.upgrade(PPMID, image)
+            await asyncio.wait_for(transfer.reached(image.size // 3), 10)
+            radio.stop()  # the dongle is unplugged: the pty disappears
+            assert await asyncio.wait_for(transfer.wait(), 10) is TransferOutcome.ABORTED
+            assert "the radio did not come back" in transfer.record().reason
+            assert hub.tracker.stages_of(PPMID)[-1] == "failed"
+            assert codes(hub) == [], "the device did nothing wrong: no CCS08 is raised for a CH-side loss"
+    finally:
+        radio.stop()
+
+
+async def test_at_policy_activates_at_the_time_given(rig):
+    async with emulated(rig) as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next", upgrade_time="at", upgrade_delay_s=1)
+        await transfer.wait()
+        cs09 = await transfer.wait_activation()
+        assert cs09.activation_result == 0
+        assert cs09.time - transfer.record().ended >= 0.9, "the device counted down before activating"

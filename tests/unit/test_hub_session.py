@@ -1,0 +1,61 @@
+"""A run's hubs share radio, network and device database: what the rig check admits, the session hub knows."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from harness.hub import checks
+from harness.hub.session import HubRun
+from harness.hub.settings import HubSettings
+from harness.rig import load_rig
+from harness.rigcheck import RigCheckFailed
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def run():
+    hub_run = HubRun(load_rig(REPO / "rigs" / "emulated.toml"))
+    yield hub_run
+    hub_run.close()
+
+
+async def _session(run: HubRun) -> tuple[list[str], str]:
+    hub = await run.start_hub()
+    try:
+        transfer = await hub.upgrade("ppmid1", "ppmid-next")
+        outcome = await transfer.wait()
+        return sorted(hub.admitted), outcome.value
+    finally:
+        await run.stop_hub()
+
+
+def test_the_session_hub_knows_the_devices_the_check_admitted(run):
+    detail = run.check_radio_and_devices()
+    assert detail.startswith("emulated EZSP v13, stack 7.4.4.0")
+    assert "HAN on channel 15, PAN 0x1A62" in detail and "admitted: ihd1, ppmid1" in detail
+    admitted, outcome = asyncio.run(_session(run))
+    assert admitted == ["ihd1", "ppmid1"] and outcome == "transferred"
+
+
+def test_the_rig_check_joins_the_registry_only_when_asked(monkeypatch):
+    """Importing the hub must not add a radio check to every run (it would start an emulator)."""
+    from harness import rigcheck
+
+    assert checks.CHECK_NAME not in [c.name for c in rigcheck.registered_checks()]
+    monkeypatch.setattr(rigcheck, "_REGISTRY", list(rigcheck.registered_checks()))  # this test's own copy
+    checks.register()
+    checks.register()
+    assert [c.name for c in rigcheck.registered_checks()].count(checks.CHECK_NAME) == 1
+
+
+def test_a_rig_whose_radio_cannot_be_opened_fails_the_check_with_one_line(tmp_path, monkeypatch):
+    rig = load_rig(REPO / "rigs" / "emulated.toml")
+    run = HubRun(rig, workdir=tmp_path, settings=HubSettings(connect_attempts=1))
+    monkeypatch.setattr(run, "port", lambda: str(tmp_path / "no-such-port"))
+    monkeypatch.setattr("harness.hub.session.run_for", lambda rig: run)
+    with pytest.raises(RigCheckFailed, match=r"^radio: .*no-such-port"):
+        checks.check_radio_and_devices(rig)

@@ -1,0 +1,225 @@
+"""Nothing lost: the evidence file survives a killed pytest, and an interrupted test is never a pass.
+
+Each test runs pytest in a subprocess on a tiny conformance-like project: its first test records a
+check and passes, its second blocks the way a hub test awaiting a device does. Once the evidence
+file shows the first test finished and the second begun (a bounded poll on the file's content,
+not a sleep), the run is killed -- SIGKILL, which no code in the process can answer, or SIGINT,
+an engineer's Ctrl-C -- and the file is read back as the report would read it.
+
+The tiny project writes its evidence with :class:`harness.evidence.EvidenceLog` exactly as the
+evidence contract describes the plugin's part (``begin`` when a test starts, ``finish`` with the
+pytest outcome when it ends, a last ``write`` when the session ends).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.evidence import CheckRecord, EvidenceLog, Outcome
+from harness.report.verdicts import Verdict, pytest_verdict
+
+pytest_plugins = ("pytester",)
+
+#: How long the subprocess may take to reach each point; a miss fails the test, never hangs it.
+DEADLINE_S = 30.0
+
+CONFTEST = '''
+import pytest
+from harness.evidence import EvidenceLog
+
+def pytest_addoption(parser):
+    parser.addoption("--evidence-out", required=True)
+
+def pytest_configure(config):
+    config.stash[LOG] = EvidenceLog(config.getoption("--evidence-out"), run_info={"rig": "tiny"})
+    config.stash[OUTCOMES] = {}
+
+LOG = pytest.StashKey()
+OUTCOMES = pytest.StashKey()
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.config.stash[LOG].begin(item.nodeid)
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Runs for every phase that ends; a phase cut short by KeyboardInterrupt never gets here.
+    outcomes = item.config.stash[OUTCOMES]
+    if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
+        outcomes[item.nodeid] = "failed" if call.when == "call" else "error"
+    elif call.excinfo is not None:
+        outcomes.setdefault(item.nodeid, "skipped")
+    elif call.when == "call":
+        outcomes.setdefault(item.nodeid, "passed")
+    if call.when == "teardown":
+        item.config.stash[LOG].finish(item.nodeid, outcomes.get(item.nodeid))
+
+def pytest_sessionfinish(session):
+    session.config.stash[LOG].write()
+
+@pytest.fixture
+def evidence(request):
+    return request.config.stash[LOG].get(request.node.nodeid)
+'''
+
+TESTS = '''
+import asyncio
+from harness.evidence import CheckRecord, Outcome
+
+def test_first_records_a_check_and_passes(evidence):
+    evidence.add(CheckRecord(name="image held", rule="sha256 equal", observed="equal", outcome=Outcome.PASS,
+                             source="tiny project", confidence="test", device="ppmid1"))
+
+async def test_second_waits_for_a_device_that_never_answers(evidence):
+    # As a hub test awaiting a transfer: an async test on pytest-asyncio's loop.
+    evidence.add(CheckRecord(name="waiting", rule="device answers", observed="nothing yet",
+                             outcome=Outcome.NOT_OBSERVED, source="tiny project", confidence="test", device="ppmid1"))
+    await asyncio.wait_for(asyncio.Event().wait(), 60)  # interrupted long before this returns
+
+def test_third_never_runs():
+    pass
+'''
+
+FIRST = "test_tiny.py::test_first_records_a_check_and_passes"
+SECOND = "test_tiny.py::test_second_waits_for_a_device_that_never_answers"
+THIRD = "test_tiny.py::test_third_never_runs"
+
+
+@pytest.fixture
+def tiny(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_tiny=TESTS)
+    return pytester
+
+
+def start_run(project: pytest.Pytester, evidence: Path) -> subprocess.Popen[bytes]:
+    """pytest on the tiny project in its own process (a plugin that only costs start-up time left out).
+
+    SIGINT is reset to its default in the child: a CI job started in the background inherits it
+    ignored, and Python then never turns it into KeyboardInterrupt.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", "-p", "no:cacheprovider",
+         "-q", f"--evidence-out={evidence}", "test_tiny.py"],
+        cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def await_file_state(path: Path, proc: subprocess.Popen[bytes], ready, what: str) -> dict:
+    """Poll the evidence file until ``ready(json)`` holds; bounded by DEADLINE_S and by the process ending.
+
+    Every read must parse: the file is replaced atomically, so a half-written file is a failure.
+    """
+    deadline = time.monotonic() + DEADLINE_S
+    last: dict | None = None
+    while time.monotonic() < deadline:
+        if path.exists():
+            last = json.loads(path.read_text(encoding="utf-8"))
+            if ready(last):
+                return last
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            pytest.fail(f"the run ended before {what} (exit {proc.returncode}):\n{out}")
+        time.sleep(0.02)  # a bounded poll on the file's content; the file has no change notification
+    proc.kill()
+    pytest.fail(f"no {what} within {DEADLINE_S} s; last evidence file: {last}")
+
+
+def second_running(data: dict) -> bool:
+    by_id = {t["nodeid"]: t for t in data["tests"]}
+    return by_id.get(FIRST, {}).get("outcome") == "passed" and SECOND in by_id
+
+
+def kill_when_second_runs(project: pytest.Pytester, sig: signal.Signals) -> tuple[Path, int, str]:
+    evidence = project.path / "reports" / "evidence.json"
+    proc = start_run(project, evidence)
+    try:
+        await_file_state(evidence, proc, second_running, "the first test finished and the second begun")
+        proc.send_signal(sig)
+        returncode = proc.wait(timeout=DEADLINE_S)
+        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return evidence, returncode, output
+
+
+def assert_first_kept_and_second_not_a_pass(evidence: Path) -> EvidenceLog:
+    log = EvidenceLog.load(evidence)  # parses and checks the schema
+    first = log.tests[FIRST]
+    assert first.outcome == "passed" and first.finished is not None and first.finished >= first.started
+    (check,) = first.of(CheckRecord)
+    assert (check.name, check.outcome, check.device) == ("image held", Outcome.PASS, "ppmid1")
+
+    second = log.tests[SECOND]
+    assert second.outcome is None and second.finished is None, "begun, never finished"
+    assert pytest_verdict(second.outcome) is Verdict.INCOMPLETE, "never a pass"
+    assert THIRD not in log.tests
+    return log
+
+
+def test_sigkilled_run_keeps_the_finished_test_and_shows_the_running_one_incomplete(tiny):
+    evidence, returncode, _ = kill_when_second_runs(tiny, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL
+    assert_first_kept_and_second_not_a_pass(evidence)
+    leftovers = [p.name for p in evidence.parent.iterdir() if p.name != evidence.name]
+    assert leftovers == [] or all(name.endswith(".tmp") for name in leftovers)
+
+
+def test_interrupted_run_records_the_interrupted_test_as_incomplete_not_passed(tiny):
+    evidence, returncode, output = kill_when_second_runs(tiny, signal.SIGINT)
+    assert returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    log = assert_first_kept_and_second_not_a_pass(evidence)
+    (waiting,) = log.tests[SECOND].of(CheckRecord)
+    assert waiting.outcome is Outcome.NOT_OBSERVED, "what the interrupted test had recorded is kept"
+    assert not list(evidence.parent.glob("*.tmp")), "an orderly stop leaves no temporary file"
+
+
+def test_evidence_file_is_never_half_written_while_a_run_rewrites_it(tmp_path):
+    # A reader polling the file during many rewrites must only ever see complete JSON.
+    path = tmp_path / "evidence.json"
+    log = EvidenceLog(path)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER, str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        for index in range(60):
+            nodeid = f"t.py::test_{index}"
+            log.begin(nodeid).add(CheckRecord(name="c", rule="r", observed="o" * 200, outcome=Outcome.PASS,
+                                              source="s", confidence="c"))
+            log.finish(nodeid, "passed")
+    finally:
+        (path.parent / "done").write_text("")
+        out, _ = reader.communicate(timeout=DEADLINE_S)
+    assert reader.returncode == 0, out.decode()
+    reads = int(out.decode().split()[-1])
+    assert reads > 10, "the reader saw the file often enough to mean something"
+    assert len(EvidenceLog.load(path).tests) == 60
+
+
+_READER = r'''
+import json, os, sys
+path = sys.argv[1]
+done = os.path.join(os.path.dirname(path), "done")
+reads = 0
+while not os.path.exists(done):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        continue
+    json.loads(text)  # raises on a torn file
+    reads += 1
+print("reads", reads)
+'''

@@ -90,10 +90,14 @@ class DeviceShape:
         return f"block requests, max data {self.max_data_size} B"
 
 
-def bench_rig(count: int, shape: DeviceShape, *, seed: int = 1) -> Rig:
+def bench_rig(count: int, shape: DeviceShape, *, seed: int = 1, cbke: bool = False) -> Rig:
     """rigs/emulated.toml with ``count`` PPMIDs shaped as asked (and no IHD).
 
-    EUI-64s and install codes come from ``seed``; the install codes carry a valid CRC.
+    ``cbke``: the devices run key establishment after joining, as the rig's PPMID does. Off by
+    default: it is a join-time cost the OTA figures must not carry, and zigpy alone has no Key
+    Establishment server, so a CBKE device would leave the HAN 10 s after joining zigpy.
+
+    EUI-64s, install codes (with a valid CRC), network key and extended PAN id come from ``seed``.
     """
     rig = load_rig(RIG_FILE)
     template = rig.device(TEMPLATE_DEVICE)
@@ -111,9 +115,16 @@ def bench_rig(count: int, shape: DeviceShape, *, seed: int = 1) -> Rig:
         eui64 = bytes.fromhex("000D6F000B12") + (0x4000 + index).to_bytes(2, "big")
         code = add_install_code_crc(rng.randbytes(16))
         devices.append(
-            replace(template, name=f"ppmid{index + 1}", eui64=eui64, install_code=Secret(code), emulation=emulation)
+            replace(template, name=f"ppmid{index + 1}", eui64=eui64, install_code=Secret(code), emulation=emulation,
+                    cbke_required=cbke)
         )
-    return replace(rig, devices=tuple(devices), images=())
+    # The network key and extended PAN id too, which the rig leaves to be generated per run.
+    han = replace(rig.han, network_key=Secret(rng.randbytes(16)), extended_pan_id=rng.randbytes(8))
+    # One CBKE link key per device in the NCP's key table (the emulated NCP, like EmberZNet,
+    # defaults to 4), as rigs/emulated-defects.toml does for its devices.
+    ezsp_config = {**rig.radio.ezsp_config, "CONFIG_KEY_TABLE_SIZE": max(16, count)}
+    radio = replace(rig.radio, ezsp_config=ezsp_config)
+    return replace(rig, radio=radio, han=han, devices=tuple(devices), images=())
 
 
 def build_image(path: Path, payload_size: int, *, seed: int = 1) -> bytes:
@@ -359,9 +370,9 @@ class _FirstRequest:
 
 @contextlib.asynccontextmanager
 async def emulated_rig(
-    count: int, shape: DeviceShape, *, uart_baud: int = 0, seed: int = 1, air_latency_ms: float = 0.0
+    count: int, shape: DeviceShape, *, uart_baud: int = 0, seed: int = 1, air_latency_ms: float = 0.0, cbke: bool = False
 ) -> AsyncIterator[tuple[Rig, CountingRadio]]:
-    rig = bench_rig(count, shape, seed=seed)
+    rig = bench_rig(count, shape, seed=seed, cbke=cbke)
     with CountingRadio(rig, uart_baud=uart_baud, seed=seed, air_latency_ms=air_latency_ms) as radio:
         yield rig, radio
 
@@ -404,7 +415,7 @@ async def run_zigpy(rig: Rig, radio: CountingRadio, image_data: bytes, *, starte
     network = NetworkIdentity.for_rig(rig.han)
     config = zigpy_config(
         port=radio.port, baudrate=rig.radio.baudrate, flow_control=rig.radio.flow_control, network=network,
-        settings=HUB_SETTINGS, database_path=None,
+        settings=HUB_SETTINGS, database_path=None, ezsp_config=dict(rig.radio.ezsp_config),
     )
     config["watchdog_enabled"] = False  # as the hub runs it
     app = await HubApplication.new(config, auto_form=True, start_radio=True)
@@ -473,10 +484,16 @@ async def one_run(
     max_block_size: int,
     uart_baud: int = 0,
     seed: int = 1,
+    keep_frames: bool = False,
+    cbke: bool = False,
 ) -> RunResult:
-    """A fresh radio and host, ``count`` devices joined, one transfer to each at once."""
+    """A fresh radio and host, ``count`` devices joined, one transfer to each at once.
+
+    ``keep_frames``: keep the frame log's records of the transfer in ``result.extra["frames"]``.
+    """
     started = time.perf_counter()
-    async with emulated_rig(count, shape, uart_baud=uart_baud, seed=seed) as (rig, radio):
+    async with emulated_rig(count, shape, uart_baud=uart_baud, seed=seed, cbke=cbke) as (rig, radio):
+        mark = len(radio.frame_log)
         if server == "harness":
             result = await run_harness(rig, radio, image_path, max_block_size=max_block_size, started=started)
         elif server == "zigpy":
@@ -485,6 +502,8 @@ async def one_run(
             raise ValueError(f"server must be 'harness' or 'zigpy', got {server!r}")
         if radio.unknown_commands:
             raise RuntimeError(f"the emulated NCP saw unknown commands: {radio.unknown_commands}")
+        if keep_frames:
+            result.extra["frames"] = radio.frame_log.records[mark:]
         return result
 
 

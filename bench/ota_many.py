@@ -14,7 +14,8 @@ at once. Per N, the medians over the runs of:
     wait longer than a quarter of the run's block phase);
   * CPU ms per block for the whole process.
 Then the ratio of each aggregate to the single-device one (target: 8 devices >= 0.80).
-Default device: block requests with max data 64 and the hub's default cap (40 B).
+Default device: block requests with max data 64 and the hub's default cap (40 B); no CBKE at join
+(--cbke turns it on: the start+join column then carries it, the OTA figures do not).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ async def main() -> None:
     parser.add_argument("--device-max", type=int, default=64, help="device max data size (default 64)")
     parser.add_argument("--uart-baud", type=int, default=0, help="throttle the emulated UART (0 = unthrottled)")
     parser.add_argument("--server", choices=("harness", "zigpy"), default="harness")
+    parser.add_argument("--cbke", action="store_true", help="devices run CBKE after joining (start+join cost)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     b.quiet_logs()
@@ -58,7 +60,7 @@ async def main() -> None:
         for count in args.counts:
             results = [
                 await b.one_run(args.server, count, shape, path, data, max_block_size=args.block,
-                                uart_baud=args.uart_baud, seed=args.seed)
+                                uart_baud=args.uart_baud, seed=args.seed, cbke=args.cbke)
                 for _ in range(args.runs)
             ]
             aggregate = b.median([r.aggregate_kib_s for r in results])

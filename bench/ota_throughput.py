@@ -141,12 +141,33 @@ async def part2(args: argparse.Namespace) -> None:
         ):
             for server in servers:
                 results = [
-                    await b.one_run(server, 1, shape, path, data, max_block_size=50, uart_baud=baud, seed=args.seed)
+                    await b.one_run(server, 1, shape, path, data, max_block_size=50, uart_baud=baud, seed=args.seed,
+                                    keep_frames=True)
                     for _ in range(args.wire_runs)
                 ]
                 payload_per_block = len(data) / results[0].blocks
                 print(f"-- {server}, {shape.describe()}")
                 wire_line(label, results, payload_per_block, baud)
+                if server == "harness":
+                    timeline(results[0].extra["frames"])
+
+
+def timeline(frames: list) -> None:
+    """One block in mid-transfer as the NCP saw it: when each ASH frame arrived or left.
+
+    Times are the NCP's (a frame from the host is seen when its last byte has crossed the
+    throttled line). Shows where the host->NCP line stands idle: bellows sends one DATA frame at a
+    time (ASH TX_K = 1) and one command at a time, waiting for each response.
+    """
+    sends = [i for i, r in enumerate(frames) if r.ezsp == "sendUnicast" and r.direction == "host->ncp" and not r.re_tx]
+    if len(sends) < 4:
+        return
+    middle = len(sends) // 2
+    start, end = sends[middle - 1] + 1, sends[middle] + 1
+    t0 = frames[start].time
+    print("   one block mid-transfer, as the NCP saw it (ms):")
+    for record in frames[start:end + 4]:
+        print(f"     {(record.time - t0) * 1000:7.2f}  {record.direction:9}  {record.frame_type:6} {record.ezsp or ''}")
 
 
 async def main() -> None:

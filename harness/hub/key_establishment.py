@@ -30,6 +30,7 @@ certificate type/curve/hash/key usage/subject   INVALID_CERTIFICATE          ini
 certificate of the wrong length, bad sequence   BAD_MESSAGE                  any
 MACU does not match                             BAD_KEY_CONFIRM              confirm_key
 another exchange holds the NCP too long         NO_RESOURCES                 ephemeral_data
+the NCP cannot store the key (key table full)   NO_RESOURCES                 confirm_key
 the device stops answering                      none (see below)             where it stopped
 =============================================  ==========================  ==================
 
@@ -39,9 +40,12 @@ stopped talking, would not read it). The outcome says TIMEOUT, at the stage that
 
 Timings are settings (:class:`KeyEstablishmentSettings`): the generate times the CH advertises,
 the margin it adds to the device's advertised times, how long it waits for a device to begin.
-Secrets: the link key never leaves the NCP; the outcome carries only its fingerprint, which the
-CH learns from nothing (the NCP holds the key) -- so it is None on a real radio and comes from
-the device's own report on an emulated one.
+Secrets: the link key and the private keys never leave the NCP; the host sees certificates,
+ephemeral public keys and MACs only, and outcomes and evidence carry no key material at all.
+
+Devices that fail are not asked to join again by a later hub of the same run (the rig check's
+hub admits every device before the session's hub starts): the device left and holds off for the
+Terminate's Wait Time, and its failure is reported once, by the key-establishment test.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import zigpy.exceptions
@@ -72,7 +76,6 @@ from harness.zcl_se import (
     TerminateStatus,
     decode,
     encode,
-    status_name,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -701,5 +704,4 @@ __all__ = [
     "Peer",
     "STAGE_OF",
     "TRANSITIONS",
-    "status_name",
 ]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from harness.evidence import CheckRecord, Outcome, TransferEventKind, TransferOutcome, TransferRecord
+import time
+
+from harness.evidence import AttributeRead, CheckRecord, Outcome, TransferEventKind, TransferOutcome, TransferRecord
 
 #: Expected alert sequence of a good image and a good device, per role (profiles/expectations/).
 GOOD_IMAGE_SEQUENCE = {"PPMID": "ppmid-good-image"}
@@ -61,6 +63,24 @@ def expect_good_image_alerts(hub: Any, dut: Any, transfer: Any) -> None:
         ok=not failures, source="SECMP0007: IHDs are outside the GBCS firmware use cases; plain Zigbee OTA",
         confidence="derived",
     ))
+
+
+async def read_version(hub: Any, device: str, *, expected: int, why: str) -> int | None:
+    """Read the device's OTA CurrentFileVersion over the air and record the read as evidence.
+
+    Recorded as an :class:`AttributeRead`, so the report's devices table (firmware before and
+    after) shows what the device said at each point, not what it was sent.
+    """
+    value = await hub.current_version(device)
+    endpoint = next((ep_id for ep_id, ep in hub.device(device).endpoints.items()
+                     if ep_id and 0x0019 in getattr(ep, "out_clusters", {})), 0)
+    hub.evidence.add(AttributeRead(
+        device=device, endpoint=endpoint, cluster=0x0019, attribute=0x0002, name="CurrentFileVersion",
+        expected=f"value == 0x{expected:08X} ({why})", value=value, status="SUCCESS" if value is not None else "NO_RESPONSE",
+        outcome=Outcome.PASS if value == expected else (Outcome.NOT_OBSERVED if value is None else Outcome.FAIL),
+        t=time.time(), source="ZCL OTA Upgrade cluster, client attribute 0x0002", confidence="high",
+    ))
+    return value
 
 
 def events(record: TransferRecord, *kinds: TransferEventKind) -> list[Any]:

@@ -30,6 +30,7 @@ import pytest_asyncio
 from pytest_asyncio import is_async_test
 
 from conformance_bench import EmulatorBench, OperatorBench, version_text
+from conformance_helpers import read_version
 
 from harness.evidence import CheckRecord, EvidenceLog, Outcome, TransferRecord
 from harness.plugin import SELECTION_KEY
@@ -155,6 +156,9 @@ async def hub(rig: Rig, request: pytest.FixtureRequest):
             app = started.app
             log.run_info.setdefault("ezsp_version", app._ezsp.ezsp_version)  # noqa: SLF001
             log.run_info.setdefault("ncp_firmware", str(app.state.node_info.version))
+        # What the joins produced (tenancy reads at join, key establishment) belongs to no test;
+        # test_device_is_joined_and_answers shows each device's share.
+        request.config.stash[JOIN_RECORDS_KEY] = started.collect_evidence()
         yield started
     finally:
         await run.stop_hub()
@@ -164,6 +168,7 @@ async def hub(rig: Rig, request: pytest.FixtureRequest):
 # -- evidence and report (interim: moves to harness/plugin.py with the plugin's EvidenceLog) ------------
 
 EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
+JOIN_RECORDS_KEY = pytest.StashKey[list]()
 OUTCOME_KEY = pytest.StashKey[str]()
 
 
@@ -278,7 +283,7 @@ async def baseline(hub: Any, rig: Rig, bench: Any, dut: DeviceUnderTest) -> int:
     version = baseline_version(rig, dut, hub)
     running = await hub.current_version(dut.name)
     await bench.restore(dut, version, running=running)
-    now = await hub.current_version(dut.name)
+    now = await read_version(hub, dut.name, expected=version, why="baseline before the test")
     ok = now == version
     hub.evidence.add(CheckRecord(
         name="baseline firmware", rule=f"{dut.name} runs {version_text(version)} before the test",
@@ -305,6 +310,12 @@ def fault_injection(rig: Rig, bench: Any) -> EmulatorBench:
     if "fault_injection" not in rig.capabilities:
         pytest.skip(f"needs fault_injection; rig {rig.name!r} cannot inject faults into its devices")
     return bench
+
+
+@pytest.fixture
+def join_records(hub: Any, dut: DeviceUnderTest, pytestconfig: pytest.Config) -> list[Any]:
+    """The records the session's joins produced about ``dut`` (collected when the hub started)."""
+    return [r for r in pytestconfig.stash.get(JOIN_RECORDS_KEY, []) if getattr(r, "device", None) == dut.name]
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from conformance_helpers import (
     expect,
     expect_outcome,
     expect_sequence,
+    read_version,
     timeline,
     version,
 )
@@ -31,7 +32,7 @@ from harness.ota.header import decode_header
 
 
 async def expect_unchanged(hub, dut, baseline: int) -> None:
-    running = await hub.current_version(dut.name)
+    running = await read_version(hub, dut.name, expected=baseline, why="unchanged")
     expect(check(hub, name="firmware unchanged", device=dut.name,
                  rule=f"the device still runs its baseline {version(baseline)}",
                  observed=version(running) if running is not None else "no answer", ok=running == baseline,

@@ -15,6 +15,7 @@ from conformance_helpers import (
     expect_good_image_alerts,
     expect_outcome,
     expect_sequence,
+    read_version,
     version,
 )
 
@@ -23,7 +24,7 @@ from harness.evidence import TransferOutcome
 
 async def expect_running(hub, dut, wanted: int, why: str) -> None:
     """Read CurrentFileVersion over the air and hold it to ``wanted``."""
-    running = await hub.current_version(dut.name)
+    running = await read_version(hub, dut.name, expected=wanted, why=why)
     expect(check(hub, name="version read-back", device=dut.name,
                  rule=f"OTA client CurrentFileVersion (0x0019/0x0002) reads {version(wanted)} {why}",
                  observed=f"{version(running)}" if running is not None else "no answer",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conformance_helpers import check, expect, failure
 
-from harness.evidence import Outcome
+from harness.evidence import Outcome, TenancyRead
 from harness.hub.gpf import COT_DATE_ATTRIBUTE
 
 
@@ -23,11 +23,12 @@ def tenancy_of(profile):
 
 
 @pytest.mark.spec("SECMP0056")
-async def test_device_reads_tenancy_after_joining(hub, bench, dut, profile, windows, present):
+async def test_device_reads_tenancy_after_joining(hub, bench, dut, profile, windows, present, join_records):
     tenancy = tenancy_of(profile)
     joined = [r for r in hub.gpf.reads_by(dut.name) if r.trigger == "joined"]
     if joined:
         read, trigger = joined[0], "joining the HAN"
+        hub.evidence.add(*(r for r in join_records if isinstance(r, TenancyRead)))
         missing = [a for a in tenancy.attributes if a not in read.attributes]
         record = check(hub, name="SECMP0056 tenancy read", device=dut.name,
                        rule=f"{dut.name} reads {', '.join(f'0x{a:04X}' for a in tenancy.attributes)} from the GPF "

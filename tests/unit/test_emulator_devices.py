@@ -427,6 +427,10 @@ def test_behaviour_registry_names_and_descriptions() -> None:
         "reports_old_version",
         "never_reads_tenancy",
         "leaves_han",
+        "cbke_suite1_only",
+        "cbke_foreign_issuer",
+        "cbke_bad_confirm_key",
+        "cbke_never_finishes",
     ]
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name and cls.description and "\n" not in cls.description

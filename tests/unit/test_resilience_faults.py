@@ -287,8 +287,11 @@ async def test_serial_port_that_never_comes_back_fails_clearly_after_bounded_ret
         assert all(isinstance(a, OSError) for a in spy.attempts)
         assert given_up_after < settings.reconnect_timeout_s
         assert [a.code for a in hub.alerts] == [], "the device did nothing wrong: no CCS08 for a CH-side loss"
-        with pytest.raises(HubError, match="radio"):
+        # Stop clearly: no new work that could only end in a stall blamed on the device.
+        with pytest.raises(HubError, match="the hub has no radio: the radio did not come back"):
             await hub.upgrade(PPMID, image)
+        with pytest.raises(HubError, match="no radio"):
+            await hub.read_device(PPMID)
 
         evidence = written_evidence(hub, tmp_path / "evidence.json", "unplugged", "failed")
         record = the_transfer(evidence)

@@ -40,6 +40,15 @@ from harness.secret import REDACTED, Secret
 #: Identifies the JSON layout; bump when a field changes meaning or is removed.
 SCHEMA = "han-harness-evidence/1"
 
+def _default_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: Permissions of the evidence file: what a plain ``open(..., "w")`` would give.
+_FILE_MODE = _default_file_mode()
+
 # --------------------------------------------------------------------------------------------
 # Redaction
 # --------------------------------------------------------------------------------------------
@@ -541,6 +550,7 @@ class EvidenceLog:
         text = head[: -len("[]\n}")] + ("[\n" + ",\n".join(entries) + "\n  ]\n}" if entries else "[]\n}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; the evidence is for reviewers to read
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(text)

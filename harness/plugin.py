@@ -1,4 +1,5 @@
-"""pytest face of the harness: ``--rig``, the ``rig`` fixture, markers, the session rig check.
+"""pytest face of the harness: ``--rig``, the ``rig`` and ``hub`` fixtures, markers, the session rig
+check, and the run's evidence (``--evidence``).
 
 Registered through the ``pytest11`` entry point, so it is active in every pytest run of an
 environment where the package is installed. The hooks stay thin: choosing and loading a rig is
@@ -14,13 +15,21 @@ the ``rig`` fixture then stops the session with a message saying how to name a r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness.evidence import EvidenceLog, TestEvidence, TransferRecord
 from harness.rig import CAPABILITIES, DEFAULT_RIG, RIG_ENV, Rig, RigError, choose_rig, find_rig, load_rig, looks_like_path
 from harness.rigcheck import RigChecker, RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
 from harness.report.pytest_hooks import add_report_options
 from harness.tomlread import display_path
+
+try:  # the hub lives in pytest-asyncio's session loop; without the package only the `hub` fixture is missing
+    import pytest_asyncio
+except ImportError:  # pragma: no cover
+    pytest_asyncio = None
 
 RIG_HELP = (f"rig to run against: a NAME (rigs/NAME.toml under the rootdir) or a path to a rig file. "
             f"Default: ini option 'rig', then ${RIG_ENV}, then '{DEFAULT_RIG}'.")
@@ -54,6 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "HAN harness (plays the Communications Hub)")
     group.addoption("--rig", action="store", default=None, metavar="NAME|PATH", help=RIG_HELP)
     add_report_options(group)  # --operator, for the report header
+    group.addoption("--evidence", action="store", default=None, metavar="PATH", help=EVIDENCE_HELP)
     parser.addini("rig", help=RIG_HELP, type="string", default=None)
 
 
@@ -68,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help:
         return
     config.stash[SELECTION_KEY] = select_rig(config)
+    config.stash[EVIDENCE_KEY] = open_evidence(config, config.stash[SELECTION_KEY])
 
 
 def select_rig(config: pytest.Config) -> RigSelection:
@@ -105,6 +116,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = missing_capability(needed_capability(mark), selection)
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
+    prepare_hub_tests([item for item in items if uses_hub(item)])
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -170,4 +182,215 @@ def rig(pytestconfig: pytest.Config) -> Rig:
     return require_ready_rig(pytestconfig)
 
 
-__all__ = ["MARKERS", "SELECTION_KEY", "RigSelection", "rig", "rig_check", "require_ready_rig", "select_rig"]
+# -- evidence and the hub --------------------------------------------------------------------------
+#
+# The hub (harness.hub) produces evidence records; the report (harness.report) renders them. This
+# section only wires them to pytest: the run's EvidenceLog (--evidence), each test's entry (opened
+# at setup for tests that use the rig, the hub or the `evidence` fixture; the hub's records handed
+# over at teardown; closed with the test's outcome, which rewrites the file), and the session's hub.
+
+EVIDENCE_HELP = ("write the run's evidence (alerts, transfers, attribute reads, device stages; per test) as "
+                 "JSON to PATH, rewritten after every test. Default: reports/evidence.json under the rootdir.")
+DEFAULT_EVIDENCE = Path("reports") / "evidence.json"
+#: Tests using one of these fixtures get an entry in the evidence file; others leave no trace in it.
+EVIDENCE_FIXTURES = frozenset({"rig", "hub", "evidence"})
+#: Outcomes from best to worst; a test's outcome is the worst of its three phases.
+OUTCOME_ORDER = ("passed", "skipped", "xfailed", "failed", "error")
+
+EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
+HUB_KEY = pytest.StashKey[Any]()
+OUTCOME_KEY = pytest.StashKey[str]()
+
+
+def open_evidence(config: pytest.Config, selection: RigSelection) -> EvidenceLog:
+    """The run's evidence log at ``--evidence`` (default: reports/evidence.json under the rootdir)."""
+    option = config.getoption("evidence", None)
+    path = Path(option) if option else config.rootpath / DEFAULT_EVIDENCE
+    facts: dict[str, Any] = {"rig_origin": selection.origin}
+    if selection.rig is not None:
+        facts.update(rig=selection.rig.name, rig_file=str(selection.rig.path),
+                     devices=[{"name": d.name, "role": d.role, "eui64": d.eui64_text, "profile": d.profile}
+                              for d in selection.rig.devices])
+    return EvidenceLog(path, run_info=facts)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """One evidence log for the run, rendered by the report: ours, or the one a conftest registered.
+
+    Runs after every conftest's ``pytest_configure``: a project that registered the report with
+    its own log keeps it, and the plugin's hooks adopt that log, so no two logs write one file.
+    """
+    from harness.report.pytest_hooks import ReportPlugin, register_report
+
+    config = session.config
+    if EVIDENCE_KEY not in config.stash:
+        return  # --help
+    registered = config.pluginmanager.get_plugin(ReportPlugin.NAME)
+    if registered is not None:
+        config.stash[EVIDENCE_KEY] = registered.log
+    else:
+        log = config.stash[EVIDENCE_KEY]
+        register_report(config, log, dict(log.run_info))
+
+
+def uses_hub(item: pytest.Item) -> bool:
+    return "hub" in getattr(item, "fixturenames", ())
+
+
+def prepare_hub_tests(items: list[pytest.Item]) -> None:
+    """Tests using the hub run in the session's event loop (where it lives), after the hub rig check."""
+    if not items:
+        return
+    from harness.hub.checks import register
+
+    register()  # radio up, HAN on its channel, every device admitted: once, before the first test
+    for item in items:
+        mark = item.get_closest_marker("asyncio")
+        if mark is None or not (mark.kwargs.get("loop_scope") or mark.kwargs.get("scope")):
+            item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if EVIDENCE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        item.config.stash[EVIDENCE_KEY].begin(item.nodeid)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    """Once the test's fixtures are torn down, hand the hub's records of this test to its evidence."""
+    # Looked up first: the last test's teardown also tears down the session's hub, which leaves the stash.
+    hub = item.config.stash.get(HUB_KEY, None)
+    try:
+        return (yield)
+    finally:
+        entry = item.config.stash[EVIDENCE_KEY].get(item.nodeid)
+        if hub is not None and entry is not None and uses_hub(item):
+            entry.add(*hub_records_for(entry, hub))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Close the test's evidence with its outcome after the teardown report (rewrites the file)."""
+    report = yield
+    log = item.config.stash[EVIDENCE_KEY]
+    if log.get(item.nodeid) is not None:
+        item.stash[OUTCOME_KEY] = worse(item.stash.get(OUTCOME_KEY, "passed"), phase_outcome(report))
+        if report.when == "teardown":
+            log.finish(item.nodeid, item.stash[OUTCOME_KEY])
+    return report
+
+
+def phase_outcome(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "passed"
+    if report.failed:
+        return "failed" if report.when == "call" else "error"
+    return "skipped" if report.skipped else "passed"
+
+
+def worse(a: str, b: str) -> str:
+    return max(a, b, key=OUTCOME_ORDER.index)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the session's fixtures (the hub) are torn down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A run cut short (Ctrl-C, ``pytest.exit``) never closes the test it was in: write what that
+    test had gathered -- the hub's records too -- with its outcome left null (INCOMPLETE), so an
+    interrupted test keeps its evidence and can never read as a pass."""
+    log = session.config.stash.get(EVIDENCE_KEY, None)
+    if log is None:
+        return
+    unfinished = [entry for entry in log.tests.values() if entry.finished is None]
+    hub = session.config.stash.get(HUB_KEY, None)
+    if unfinished and hub is not None:
+        unfinished[-1].add(*hub_records_for(unfinished[-1], hub))
+    log.write()
+
+
+def hub_records_for(entry: TestEvidence, hub: Any) -> list[Any]:
+    """The hub's records since the last test, for ``entry``'s test.
+
+    A transfer begun before this test (one still awaiting its activation when its own test
+    ended comes back in every collection) belongs to the test that started it: filed here too, it
+    would put this test's verdict on a device and image it never touched.
+    """
+    return [record for record in hub.collect_evidence()
+            if not (isinstance(record, TransferRecord) and record.started < entry.started)]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import sys
+
+    if "harness.hub.session" in sys.modules:  # only a run that used the hub has anything to close
+        sys.modules["harness.hub.session"].close_runs()
+
+
+def live_display(config: pytest.Config) -> Any:
+    """Progress lines of long transfers, written to the terminal past pytest's output capture."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if terminal is None or config.get_verbosity() < 0:
+        return None
+
+    def show(line: str) -> None:
+        if capture is None:
+            terminal.write_line(f"[hub] {line}")
+            return
+        with capture.global_and_fixture_disabled():
+            terminal.write_line(f"[hub] {line}")
+
+    return show
+
+
+@pytest.fixture(scope="session")
+def evidence_log(pytestconfig: pytest.Config) -> EvidenceLog:
+    """The run's evidence log (what ``--evidence`` writes and the report renders)."""
+    return pytestconfig.stash[EVIDENCE_KEY]
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> TestEvidence:
+    """This test's evidence: records added here reach the evidence file and the report."""
+    log = request.config.stash[EVIDENCE_KEY]
+    return log.get(request.node.nodeid) or log.begin(request.node.nodeid)
+
+
+@pytest.fixture(scope="session")
+def hub_run(rig: Rig) -> Any:
+    """The run's shared radio, network and device database for the rig (harness.hub.session)."""
+    from harness.hub.session import run_for
+
+    return run_for(rig)
+
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture(scope="session", loop_scope="session")
+    async def hub(hub_run: Any, pytestconfig: pytest.Config) -> Any:
+        """The Communications Hub for the session: radio up, HAN formed, every device under test admitted."""
+        from harness.hub.commshub import HubError
+        from harness.hub.joins import DeviceNotAdmitted
+
+        try:
+            started = await hub_run.start_hub(display=live_display(pytestconfig))
+        except (HubError, DeviceNotAdmitted, OSError) as exc:
+            pytest.exit(f"rig {hub_run.rig.name!r} is not ready: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+        pytestconfig.stash[HUB_KEY] = started
+        pytestconfig.stash[EVIDENCE_KEY].run_info.update(started.radio_facts())
+        yield started
+        del pytestconfig.stash[HUB_KEY]
+        await hub_run.stop_hub()
+
+
+@pytest.fixture(scope="session")
+def emulated_radio(hub_run: Any) -> Any:
+    """The emulator behind an emulated rig, for fault injection (``reset_ncp``, device behaviours)."""
+    if not hub_run.emulated:
+        pytest.skip(f"rig {hub_run.rig.name!r} has a real radio; this test needs the emulated one")
+    hub_run.port()
+    return hub_run.radio
+
+
+__all__ = ["EVIDENCE_KEY", "MARKERS", "SELECTION_KEY", "RigSelection", "emulated_radio", "evidence", "evidence_log",
+           "hub", "hub_run", "rig", "rig_check", "require_ready_rig", "select_rig"]

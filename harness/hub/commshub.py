@@ -643,7 +643,13 @@ class CommsHub:
             if record.transfer_id in self._collected:
                 continue
             records.append(record)
-            if transfer.finished.done() and (transfer.activation.done() or record.outcome.value != "transferred"):
+            # Done with it once it ended and nothing more is coming: its activation was observed (or
+            # timed out), it did not transfer, or the device was told to wait for an activation
+            # command the test may never send -- otherwise every later test would get it again.
+            waiting = transfer.session.settings.upgrade_time == "wait"
+            if transfer.finished.done() and (
+                transfer.activation.done() or record.outcome.value != "transferred" or waiting
+            ):
                 self._collected.add(record.transfer_id)
         return records
 

@@ -12,8 +12,9 @@ and ``image`` runs once per (device, image) pair the rig assigns for that purpos
 (``rig.images_for(dev, purpose)``), and is reported as skipped, with the reason, when the rig
 assigns none.
 
-Timing: the hub (NCP start, joins) is started once per session; every async test and fixture of
-the suite runs on that session's event loop. Windows in which a device must act default to its
+Timing: the hub (the plugin's ``hub`` fixture: NCP start, joins) is started once per session, and
+every async test and fixture of the suite runs on that session's event loop; the plugin hands each
+test's records to the evidence log at its teardown. Windows in which a device must act default to its
 profile; ``--patience`` caps them for a run where a silent device should fail fast (the
 defect-proof run), and ``--quiet-window`` is how long a test watches for something a device must
 NOT do.
@@ -27,12 +28,11 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from pytest_asyncio import is_async_test
 
 from conformance_bench import EmulatorBench, OperatorBench, version_text
 from conformance_helpers import read_version
 
-from harness.evidence import CheckRecord, EvidenceLog, Outcome, TransferRecord
+from harness.evidence import CheckRecord, Outcome
 from harness.plugin import SELECTION_KEY
 from harness.rig import DeviceUnderTest, Rig
 
@@ -57,26 +57,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--patience", type=float, default=None, metavar="SECONDS", help=PATIENCE_HELP)
     group.addoption("--quiet-window", type=float, default=DEFAULT_QUIET_WINDOW_S, metavar="SECONDS",
                     help=QUIET_HELP)
-    try:  # interim, until harness/plugin.py adds it
-        group.addoption("--evidence", action="store", default=None, metavar="PATH",
-                        help="write the JSON evidence here (default: reports/evidence.json)")
-    except ValueError:
-        pass
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", OTA_IMAGE_MARKER)
-    if not config.option.help:
-        _register_interim_report(config)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every async test of the suite runs on the session's loop, where the hub lives."""
-    here = __file__.rsplit("/", 1)[0]
-    session_loop = pytest.mark.asyncio(loop_scope="session")
-    for item in items:
-        if is_async_test(item) and str(item.path).startswith(here):
-            item.add_marker(session_loop, append=False)
 
 
 def _session_rig(config: pytest.Config) -> Rig | None:
@@ -137,103 +121,17 @@ def windows(pytestconfig: pytest.Config) -> Windows:
     return Windows(pytestconfig.getoption("patience"), pytestconfig.getoption("quiet_window"))
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def hub(rig: Rig, request: pytest.FixtureRequest):
-    """The session's Communications Hub: radio up, HAN formed, every device under test admitted.
-
-    Started once (the NCP start and the joins are the expensive part of a run) and shared by
-    every test; each test's records are collected at its teardown (``_test_evidence``).
-    """
-    from harness.hub.session import close_runs, run_for
-
-    run = run_for(rig)
-    try:
-        started = await run.start_hub()
-        log = request.config.stash.get(EVIDENCE_KEY, None)
-        if log is not None:
-            for key, value in rig_facts(rig).items():
-                log.run_info.setdefault(key, value)
-            app = started.app
-            log.run_info.setdefault("ezsp_version", app._ezsp.ezsp_version)  # noqa: SLF001
-            log.run_info.setdefault("ncp_firmware", str(app.state.node_info.version))
-        # What the joins produced (tenancy reads at join, key establishment) belongs to no test;
-        # test_device_is_joined_and_answers shows each device's share.
-        request.config.stash[JOIN_RECORDS_KEY] = started.collect_evidence()
-        yield started
-    finally:
-        await run.stop_hub()
-        close_runs()
+@pytest.fixture(scope="session", autouse=True)
+def join_records_of_the_session(hub: Any, pytestconfig: pytest.Config) -> list[Any]:
+    """What the session's joins produced (tenancy reads at join, key establishment), taken from the
+    hub once, right after it started -- so it is not handed to whichever test happens to run first.
+    ``join_records`` gives each device its share."""
+    records = hub.collect_evidence()
+    pytestconfig.stash[JOIN_RECORDS_KEY] = records
+    return records
 
 
-# -- evidence and report (interim: moves to harness/plugin.py with the plugin's EvidenceLog) ------------
-
-EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
 JOIN_RECORDS_KEY = pytest.StashKey[list]()
-OUTCOME_KEY = pytest.StashKey[str]()
-
-
-def rig_facts(rig: Rig) -> dict[str, Any]:
-    """What the report header says about the rig before the radio is opened."""
-    radio = rig.radio
-    if radio.emulated is not None:
-        shown = f"emulated EZSP radio ({radio.emulated.transport})"
-    else:
-        shown = f"EZSP on {radio.port}"
-    return {
-        "rig": rig.name, "rig_file": str(rig.path), "radio": shown,
-        "devices": [{"name": d.name, "role": d.role, "eui64": d.eui64_text, "profile": d.profile} for d in rig.devices],
-    }
-
-
-def _register_interim_report(config: pytest.Config) -> None:
-    from harness.report.pytest_hooks import ReportPlugin, register_report
-
-    if config.pluginmanager.has_plugin(ReportPlugin.NAME):
-        return  # the plugin wires the report itself
-    rig = _session_rig(config)
-    path = config.getoption("evidence", None) or config.rootpath / "reports" / "evidence.json"
-    log = EvidenceLog(path, run_info={})
-    config.stash[EVIDENCE_KEY] = log
-    register_report(config, log, rig_facts(rig) if rig is not None else {})
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    report = yield
-    log = item.config.stash.get(EVIDENCE_KEY, None)
-    if log is not None and str(item.path).startswith(__file__.rsplit("/", 1)[0]):
-        if report.skipped:
-            item.stash.setdefault(OUTCOME_KEY, "skipped")
-        elif report.failed:
-            item.stash.setdefault(OUTCOME_KEY, "failed" if report.when == "call" else "error")
-        if report.when == "teardown":
-            if log.get(item.nodeid) is None:
-                log.begin(item.nodeid)
-            log.finish(item.nodeid, item.stash.get(OUTCOME_KEY, "passed"))
-    return report
-
-
-@pytest.fixture(scope="session")
-def evidence_log(pytestconfig: pytest.Config) -> EvidenceLog:
-    log = pytestconfig.stash.get(EVIDENCE_KEY, None)
-    if log is None:
-        log = pytestconfig.stash[EVIDENCE_KEY] = EvidenceLog(None, run_info={})
-    return log
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="session")
-async def _test_evidence(request: pytest.FixtureRequest):
-    """Hand the hub's records of this test to the evidence log when the test ends."""
-    if "hub" not in request.fixturenames:
-        yield
-        return
-    hub = request.getfixturevalue("hub")
-    log = request.getfixturevalue("evidence_log")
-    began = time.time()
-    yield
-    evidence = log.get(request.node.nodeid) or log.begin(request.node.nodeid)
-    # A transfer begun by an earlier test (one told to wait for activation stays open) is that test's.
-    evidence.add(*(r for r in hub.collect_evidence() if not (isinstance(r, TransferRecord) and r.started < began)))
 
 
 @pytest.fixture(scope="session")
@@ -301,6 +199,7 @@ async def present(hub: Any, bench: Any, dut: DeviceUnderTest) -> DeviceUnderTest
     """The device is on the network (for tests that do not need a particular firmware)."""
     require_admitted(hub, dut)
     await bench.ensure_present(dut)
+    await read_version(hub, dut.name, expected=None, why="read for the report (firmware the device runs)")
     return dut
 
 

@@ -36,7 +36,8 @@ async def test_radio_answers_and_han_is_up_on_the_rigs_channel(hub, rig):
 
 @pytest.mark.spec("ZigBee SE 1.x: install-code join", "GBCS: CH is coordinator and trust centre")
 async def test_device_is_joined_and_answers(hub, dut, present, join_records):
-    hub.evidence.add(*join_records)  # what its join produced: tenancy read, key establishment
+    for record in join_records:  # what its join produced: tenancy read, key establishment
+        hub.evidence.add(record)
     admitted = dut.name in hub.admitted
     device = hub.device(dut.name) if admitted else None
     clients = {cluster for ep_id, ep in (device.endpoints.items() if device else ()) if ep_id

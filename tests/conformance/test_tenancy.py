@@ -28,7 +28,9 @@ async def test_device_reads_tenancy_after_joining(hub, bench, dut, profile, wind
     joined = [r for r in hub.gpf.reads_by(dut.name) if r.trigger == "joined"]
     if joined:
         read, trigger = joined[0], "joining the HAN"
-        hub.evidence.add(*(r for r in join_records if isinstance(r, TenancyRead)))
+        for record in join_records:
+            if isinstance(record, TenancyRead):
+                hub.evidence.add(record)
         missing = [a for a in tenancy.attributes if a not in read.attributes]
         record = check(hub, name="SECMP0056 tenancy read", device=dut.name,
                        rule=f"{dut.name} reads {', '.join(f'0x{a:04X}' for a in tenancy.attributes)} from the GPF "

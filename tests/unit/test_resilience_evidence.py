@@ -6,9 +6,8 @@ file shows the first test finished and the second begun (a bounded poll on the f
 not a sleep), the run is killed -- SIGKILL, which no code in the process can answer, or SIGINT,
 an engineer's Ctrl-C -- and the file is read back as the report would read it.
 
-The tiny project writes its evidence with :class:`harness.evidence.EvidenceLog` exactly as the
-evidence contract describes the plugin's part (``begin`` when a test starts, ``finish`` with the
-pytest outcome when it ends, a last ``write`` when the session ends).
+The tiny project has no conftest: its evidence is written by the harness plugin itself
+(``--evidence PATH`` and the ``evidence`` fixture), as in any conformance run.
 """
 
 from __future__ import annotations
@@ -22,52 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence import CheckRecord, EvidenceLog, Outcome
+from harness.evidence import CheckRecord, EvidenceLog, Outcome, TransferOutcome, TransferRecord
 from harness.report.verdicts import Verdict, pytest_verdict
 
 pytest_plugins = ("pytester",)
 
+REPO = Path(__file__).resolve().parents[2]
+RIG_FILE = REPO / "rigs" / "emulated.toml"
+
 #: How long the subprocess may take to reach each point; a miss fails the test, never hangs it.
 DEADLINE_S = 30.0
-
-CONFTEST = '''
-import pytest
-from harness.evidence import EvidenceLog
-
-def pytest_addoption(parser):
-    parser.addoption("--evidence-out", required=True)
-
-def pytest_configure(config):
-    config.stash[LOG] = EvidenceLog(config.getoption("--evidence-out"), run_info={"rig": "tiny"})
-    config.stash[OUTCOMES] = {}
-
-LOG = pytest.StashKey()
-OUTCOMES = pytest.StashKey()
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    item.config.stash[LOG].begin(item.nodeid)
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    # Runs for every phase that ends; a phase cut short by KeyboardInterrupt never gets here.
-    outcomes = item.config.stash[OUTCOMES]
-    if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception):
-        outcomes[item.nodeid] = "failed" if call.when == "call" else "error"
-    elif call.excinfo is not None:
-        outcomes.setdefault(item.nodeid, "skipped")
-    elif call.when == "call":
-        outcomes.setdefault(item.nodeid, "passed")
-    if call.when == "teardown":
-        item.config.stash[LOG].finish(item.nodeid, outcomes.get(item.nodeid))
-
-def pytest_sessionfinish(session):
-    session.config.stash[LOG].write()
-
-@pytest.fixture
-def evidence(request):
-    return request.config.stash[LOG].get(request.node.nodeid)
-'''
 
 TESTS = '''
 import asyncio
@@ -94,7 +57,6 @@ THIRD = "test_tiny.py::test_third_never_runs"
 
 @pytest.fixture
 def tiny(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeconftest(CONFTEST)
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_tiny=TESTS)
     return pytester
@@ -108,7 +70,7 @@ def start_run(project: pytest.Pytester, evidence: Path) -> subprocess.Popen[byte
     """
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", "-p", "no:cacheprovider",
-         "-q", f"--evidence-out={evidence}", "test_tiny.py"],
+         "-q", f"--evidence={evidence}", "test_tiny.py"],
         cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -223,3 +185,59 @@ while not os.path.exists(done):
     reads += 1
 print("reads", reads)
 '''
+
+
+HUB_TESTS = '''
+import asyncio
+from pathlib import Path
+from harness.evidence import TransferOutcome
+
+async def test_first_upgrade_completes(hub):
+    transfer = await hub.upgrade("ppmid1", "ppmid-next")
+    assert await transfer.wait() is TransferOutcome.TRANSFERRED
+
+async def test_second_upgrade_is_interrupted_mid_transfer(hub):
+    # From offset 1000 the CH answers "wait 60 s": the transfer is in progress when the run stops.
+    transfer = await hub.upgrade("ihd1", "ihd-next", wait_for_data=((1000, 60.0),))
+    await asyncio.wait_for(transfer.reached(1000), 20)
+    Path("transfer-in-progress").write_text(transfer.record().transfer_id)
+    await asyncio.wait_for(transfer.wait(), 60)
+'''
+
+HUB_FIRST = "test_hub.py::test_first_upgrade_completes"
+HUB_SECOND = "test_hub.py::test_second_upgrade_is_interrupted_mid_transfer"
+
+
+def test_interrupted_hub_test_keeps_its_transfer_in_progress_and_is_not_a_pass(pytester: pytest.Pytester):
+    # The real thing: the plugin's hub on the emulated rig, a transfer cut short by Ctrl-C.
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_hub=HUB_TESTS)
+    evidence = pytester.path / "reports" / "evidence.json"
+    marker = pytester.path / "transfer-in-progress"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", "-p", "no:cacheprovider", "-q",
+         f"--rig={RIG_FILE}", f"--evidence={evidence}", "test_hub.py"],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        await_file_state(evidence, proc, lambda data: marker.exists(), "the second test's transfer in progress")
+        transfer_id = marker.read_text()
+        proc.send_signal(signal.SIGINT)
+        returncode = proc.wait(timeout=DEADLINE_S)
+        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert returncode == pytest.ExitCode.INTERRUPTED, output[-3000:]
+
+    log = EvidenceLog.load(evidence)
+    first, second = log.tests[HUB_FIRST], log.tests[HUB_SECOND]
+    assert first.outcome == "passed"
+    assert [t.outcome for t in first.of(TransferRecord)] == [TransferOutcome.TRANSFERRED]
+    assert second.outcome is None and pytest_verdict(second.outcome) is Verdict.INCOMPLETE, "never a pass"
+    (kept,) = second.of(TransferRecord)
+    assert kept.transfer_id == transfer_id and kept.device == "ihd1"
+    assert kept.outcome in (TransferOutcome.IN_PROGRESS, TransferOutcome.ABORTED), kept.outcome
+    assert kept.bytes_sent >= 1000, "what was sent before the interrupt is on record"

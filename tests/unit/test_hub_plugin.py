@@ -1,0 +1,55 @@
+"""The plugin's hub face: ``hub`` fixture, the radio/devices rig check, ``--evidence`` JSON per test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ("pytester",)
+
+REPO = Path(__file__).resolve().parents[2]
+RIG = REPO / "rigs" / "emulated.toml"
+
+TESTS = '''
+import pytest
+
+async def test_upgrade(hub):
+    transfer = await hub.upgrade("ppmid1", "ppmid-next")
+    assert (await transfer.wait()).value == "transferred"
+    await transfer.wait_activation()
+    assert hub.check_sequence("ppmid1", "ppmid-good-image", transfer).passed
+
+async def test_same_hub_in_the_next_test(hub):
+    assert sorted(hub.admitted) == ["ihd1", "ppmid1"]
+    assert [hex(a.code) for a in hub.alerts] == ["0x8f8a", "0x8f8b"]
+
+def test_without_the_hub():
+    pass
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_ota=TESTS)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    return pytester
+
+
+def test_hub_tests_share_one_hub_and_their_evidence_lands_in_the_json(project: pytest.Pytester) -> None:
+    out = project.path / "out" / "evidence.json"
+    result = project.runpytest_subprocess(f"--rig={RIG}", f"--evidence={out}", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*[[]hub] ppmid1 ppmid-next notified*"])  # live progress
+    data = json.loads(out.read_text())
+    tests = {t["nodeid"].split("::")[-1]: t for t in data["tests"]}
+    assert set(tests) == {"test_upgrade", "test_same_hub_in_the_next_test"}, "a test without rig or hub leaves no entry"
+    upgrade = tests["test_upgrade"]
+    assert upgrade["outcome"] == "passed"
+    assert [a["code"] for a in upgrade["alerts"]] == [0x8F8A, 0x8F8B]
+    assert [t["outcome"] for t in upgrade["transfers"]] == ["transferred"]
+    assert {s["stage"] for s in upgrade["stages"]} >= {"notified", "transferring", "transferred", "activated"}
+    assert upgrade["checks"][0]["outcome"] == "PASS"
+    assert data["run"]["ezsp_version"] == 13 and data["run"]["rig"] == "emulated"
+    assert "83FED3407A939723" not in out.read_text().upper(), "install codes never reach the evidence"

@@ -123,7 +123,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Check the rig once, before the first test -- only if a collected test uses it."""
     if session.config.option.collectonly or not any("rig" in getattr(item, "fixturenames", ()) for item in session.items):
         return
-    require_ready_rig(session.config)
+    rig = require_ready_rig(session.config)
+    if any(uses_hub(item) for item in session.items):
+        require_ready_hub(session.config, rig)
 
 
 def require_ready_rig(config: pytest.Config) -> Rig:
@@ -238,16 +240,30 @@ def uses_hub(item: pytest.Item) -> bool:
 
 
 def prepare_hub_tests(items: list[pytest.Item]) -> None:
-    """Tests using the hub run in the session's event loop (where it lives), after the hub rig check."""
-    if not items:
-        return
-    from harness.hub.checks import register
-
-    register()  # radio up, HAN on its channel, every device admitted: once, before the first test
+    """Tests using the hub run in the session's event loop, where it lives."""
     for item in items:
         mark = item.get_closest_marker("asyncio")
         if mark is None or not (mark.kwargs.get("loop_scope") or mark.kwargs.get("scope")):
             item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
+
+
+HUB_CHECK_KEY = pytest.StashKey[str]()
+
+
+def require_ready_hub(config: pytest.Config, rig: Rig) -> str:
+    """The hub's rig check (radio up, HAN on its channel, every device admitted), once per run.
+
+    Run here rather than from the rig-check registry so that only runs with hub tests bring a
+    radio up; like the other rig checks, a failure stops the session with one message.
+    """
+    if HUB_CHECK_KEY not in config.stash:
+        from harness.hub.checks import CHECK_NAME, check_radio_and_devices
+
+        try:
+            config.stash[HUB_CHECK_KEY] = check_radio_and_devices(rig)
+        except RigCheckFailed as exc:
+            pytest.exit(f"rig {rig.name!r} is not ready: {CHECK_NAME}: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+    return config.stash[HUB_CHECK_KEY]
 
 
 @pytest.hookimpl(tryfirst=True)

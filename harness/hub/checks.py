@@ -1,10 +1,10 @@
 """The hub's rig check: radio reachable, HAN up on the rig's channel, every device under test admitted.
 
-It joins the foundation's checks (:mod:`harness.rigcheck`) only when a run needs the radio:
-:func:`register` adds it to the registry, and the plugin calls it when a collected test uses the
-``hub`` fixture (``harness rig check`` calls it too). Registering on import instead would make
-every pytest run -- including ones that never touch a radio -- start an emulator or open a join
-window on a real bench.
+It runs only when a run needs the radio: the plugin calls :func:`check_radio_and_devices` after
+the foundation's checks when a collected test uses the ``hub`` fixture, and ``harness rig check``
+can add it to the registry with :func:`register`. Registering on import instead would make every
+pytest run -- including ones that never touch a radio -- start an emulator or open a join window
+on a real bench (and the registry is process-wide).
 
 The check runs once, after the foundation's checks; a bench that is not ready stops the session
 with one message. What it admits stays in the run's database (:mod:`harness.hub.session`), so the

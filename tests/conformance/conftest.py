@@ -144,16 +144,18 @@ def bench(rig: Rig, pytestconfig: pytest.Config) -> OperatorBench | EmulatorBenc
 # -- per-test fixtures -----------------------------------------------------------------------------
 
 
-def baseline_version(rig: Rig, dut: DeviceUnderTest, hub: Any) -> int:
-    """The firmware a device starts each OTA test on: its 'current' image's version, else what it ran
-    when the session began."""
+FIRST_SEEN_KEY = pytest.StashKey[dict]()
+
+
+def baseline_version(rig: Rig, dut: DeviceUnderTest, hub: Any, first_seen: int | None) -> int | None:
+    """The firmware a device starts each OTA test on: its 'current' image's version, else the
+    rig's emulated firmware, else what the device ran when the session first asked it."""
     current = rig.images_for(dut, "current")
     if current:
         return hub.image(current[0].name).version
     if dut.emulation is not None:
         return dut.emulation.firmware_version
-    raise pytest.UsageError(f"{rig.path}: device {dut.name!r} has no image with purpose 'current', so the suite "
-                            "cannot tell its baseline firmware; add one")
+    return first_seen
 
 
 def require_admitted(hub: Any, dut: DeviceUnderTest) -> None:
@@ -172,14 +174,18 @@ def require_admitted(hub: Any, dut: DeviceUnderTest) -> None:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def baseline(hub: Any, rig: Rig, bench: Any, dut: DeviceUnderTest) -> int:
+async def baseline(hub: Any, rig: Rig, bench: Any, dut: DeviceUnderTest, request: pytest.FixtureRequest) -> int:
     """The device is on its baseline firmware, idle and on the network; returns that version.
 
     Every OTA test starts here, so no test depends on what an earlier one left behind.
     """
     require_admitted(hub, dut)
-    version = baseline_version(rig, dut, hub)
     running = await hub.current_version(dut.name)
+    first_seen = request.config.stash.setdefault(FIRST_SEEN_KEY, {}).setdefault(dut.name, running)
+    version = baseline_version(rig, dut, hub, first_seen)
+    if version is None:
+        pytest.fail(f"{dut.name}: no baseline firmware: the rig gives it no 'current' image and it did not "
+                    "answer a read of its CurrentFileVersion", pytrace=False)
     await bench.restore(dut, version, running=running)
     now = await read_version(hub, dut.name, expected=version, why="baseline before the test")
     ok = now == version

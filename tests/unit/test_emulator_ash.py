@@ -446,3 +446,33 @@ def test_random_bytes_never_crash_the_link(noise: bytes) -> None:
     finally:
         loop.close()
     assert written[0] == h("1A C1 02 0B 0A 52 7E")
+
+
+async def test_a_window_refilled_by_acks_leaves_no_stray_ack_timer(monkeypatch) -> None:
+    """Every ACK that refills the window re-arms the one retransmit timer; none is orphaned.
+
+    An orphaned timer fires later as a spurious ACK timeout; under load a burst of them made the
+    NCP send ERROR and drop the link (bench/README.md, "Many devices").
+    """
+    line = Line()
+    ncp = await connected(line)
+    loop = asyncio.get_running_loop()
+    armed: list[asyncio.TimerHandle] = []
+    original_call_later = loop.call_later
+
+    def recording_call_later(delay, callback, *args, **kwargs):
+        handle = original_call_later(delay, callback, *args, **kwargs)
+        armed.append(handle)
+        return handle
+
+    monkeypatch.setattr(loop, "call_later", recording_call_later)
+    for n in range(12):
+        ncp.send(bytes((n, 0x80, 0x00)))
+    acked = 0
+    while acked < 12:
+        sent = [f for f in line.frames if isinstance(f, DataFrame)]
+        acked = len(sent)
+        ncp.data_received(encode_frame(AckFrame(ack_num=acked % 8)))
+    assert ncp.counters.retransmissions == 0
+    assert armed, "the NCP armed no retransmit timer at all"
+    assert all(handle.cancelled() for handle in armed), "an ACK timer outlived the frames it guarded"

@@ -132,6 +132,26 @@ def join_records_of_the_session(hub: Any, pytestconfig: pytest.Config) -> list[A
 
 
 JOIN_RECORDS_KEY = pytest.StashKey[list]()
+PREVIOUS_TEST_KEY = pytest.StashKey[str]()
+
+
+@pytest.fixture(autouse=True)
+def _late_records_go_to_their_test(hub: Any, evidence_log: Any, request: pytest.FixtureRequest) -> None:
+    """Records that arrived between two tests belong to the earlier one, not to this one.
+
+    A device's last words after a test ended (the tenancy read after its activation reboot, the
+    final snapshot of a transfer still running at teardown) reach the hub after the plugin has
+    handed that test its records; without this they would be filed under the next test, about
+    another device. They go to the earlier test's entry in the evidence file.
+    """
+    late = hub.collect_evidence()
+    config = request.config
+    previous = config.stash.get(PREVIOUS_TEST_KEY, None)
+    entry = evidence_log.get(previous) if previous is not None else None
+    if late and entry is not None:
+        entry.add(*late)
+        evidence_log.write()
+    config.stash[PREVIOUS_TEST_KEY] = request.node.nodeid
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     check = commands.add_parser("check", help="run the rig checks pytest runs before the first test")
     check.add_argument("rig", nargs="?", default=None, metavar="NAME|PATH",
                        help=f"rig name or rig file (default: ${RIG_ENV}, then '{DEFAULT_RIG}')")
+    check.add_argument("--files-only", action="store_true",
+                       help="check the rig file and what it references; do not bring the radio up "
+                            "or ask the devices to join")
     _add_rigs_dir(check)
     check.set_defaults(func=run_check)
 
@@ -50,9 +53,19 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_NOT_READY
     devices = ", ".join(device.name for device in rig.devices) or "none"
     print(CheckOutcome("rig loads", True, f"{display_path(rig.path)} (devices: {devices})").line)
-    checker = RigChecker(rig)
-    for outcome in checker.run():
-        print(outcome.line)
+    if not args.files_only:
+        # Last in the registry: radio reachable, HAN up on the rig's channel, every device admitted.
+        from harness.hub import checks as hub_checks
+        from harness.hub.session import close_runs
+
+        hub_checks.register()
+    try:
+        checker = RigChecker(rig)
+        for outcome in checker.run():
+            print(outcome.line)
+    finally:
+        if not args.files_only:
+            close_runs()
     return EXIT_READY if checker.first_failure is None else EXIT_NOT_READY
 
 

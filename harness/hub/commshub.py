@@ -242,6 +242,11 @@ class CommsHub:
             self._reconnecting.cancel()
         for ota in self._ota.values():
             await ota.close("the hub stopped")
+        # Let replies already on their way (a GPF answer, say) reach the radio first: a send
+        # cancelled half-way leaves bellows waiting for an ACK that the shutdown then fails,
+        # which surfaces as an unretrieved task exception after the run.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.settings.stop_drain_s)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -113,6 +113,7 @@ class HubSettings:
     interview_timeout_s: float = 30.0
     permit_duration_s: int = 60
     reconnect_timeout_s: float = 30.0
+    stop_drain_s: float = 2.0  # on stop: how long replies already being sent may take to finish
     reconnect_attempts: int = 10
     #: The CH's Smart Energy endpoint (OTA server 0x0019, Key Establishment 0x0800).
     se_endpoint: int = 0x0A

@@ -20,7 +20,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_check_a_ready_rig(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["rig", "check", "emulated"]) == 0
+    assert main(["rig", "check", "emulated", "--files-only"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "ok   rig loads: rigs/emulated.toml (devices: ihd1, ppmid1)",
@@ -32,7 +32,7 @@ def test_check_a_ready_rig(tree: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_check_defaults_to_harness_rig_env(tree: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     (tree / "rigs" / "bench.toml").write_text(real_rig_text())
     monkeypatch.setenv("HARNESS_RIG", "bench")
-    assert main(["rig", "check"]) == 0
+    assert main(["rig", "check", "--files-only"]) == 0
     assert "rigs/bench.toml" in capsys.readouterr().out
 
 
@@ -53,7 +53,7 @@ def test_an_unknown_rig_exits_2_listing_the_rigs(tree: Path, capsys: pytest.Capt
 
 def test_a_failing_check_stops_the_list(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tree / "images" / "ppmid-next.ota").unlink()
-    assert main(["rig", "check", "emulated"]) == 2
+    assert main(["rig", "check", "emulated", "--files-only"]) == 2
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[1].startswith("FAIL referenced files: rigs/emulated.toml: file not found: ")
 
@@ -70,10 +70,21 @@ def test_the_console_script(tree: Path) -> None:
     """End to end, as a user types it: the installed `harness` command, in a rig project directory."""
     script = Path(sys.executable).with_name("harness")
     command = [str(script)] if script.exists() else [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())"]
-    ready = subprocess.run([*command, "rig", "check", "emulated"], capture_output=True, text=True, timeout=60)
+    ready = subprocess.run([*command, "rig", "check", "emulated", "--files-only"],
+                           capture_output=True, text=True, timeout=60)
     assert ready.returncode == 0, ready.stdout + ready.stderr
     assert [line.split()[0] for line in ready.stdout.splitlines()] == ["ok", "ok", "ok"]
 
     broken = subprocess.run([*command, "rig", "check", "nope"], capture_output=True, text=True, timeout=60)
     assert broken.returncode == 2
     assert broken.stdout.count("\n") == 1 and broken.stderr == ""
+
+
+def test_the_full_check_brings_the_radio_up_and_admits_every_device(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --files-only the check is the one pytest runs: radio, HAN and devices too."""
+    repo = Path(__file__).resolve().parents[2]
+    assert main(["rig", "check", str(repo / "rigs" / "emulated.toml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["ok"] * 4, lines
+    assert lines[-1].startswith("ok   radio, HAN and devices under test:")
+    assert "ihd1" in lines[-1] and "ppmid1" in lines[-1]

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 from harness.rig import DEFAULT_RIG, RIG_ENV, RigError, available_rigs, choose_rig, find_rig, load_rig
-from harness.rigcheck import CheckOutcome, RigChecker
+from harness.rigcheck import CheckOutcome, RigCheck, RigChecker, registered_checks
 from harness.tomlread import display_path
 
 EXIT_READY = 0
@@ -53,14 +53,16 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_NOT_READY
     devices = ", ".join(device.name for device in rig.devices) or "none"
     print(CheckOutcome("rig loads", True, f"{display_path(rig.path)} (devices: {devices})").line)
+    checks = list(registered_checks())
     if not args.files_only:
-        # Last in the registry: radio reachable, HAN up on the rig's channel, every device admitted.
+        # Last: radio reachable, HAN up on the rig's channel, every device admitted. Added to this
+        # run's list only, not the process-wide registry.
         from harness.hub import checks as hub_checks
         from harness.hub.session import close_runs
 
-        hub_checks.register()
+        checks.append(RigCheck(hub_checks.CHECK_NAME, hub_checks.check_radio_and_devices))
     try:
-        checker = RigChecker(rig)
+        checker = RigChecker(rig, checks)
         for outcome in checker.run():
             print(outcome.line)
     finally:

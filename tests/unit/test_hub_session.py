@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,12 +43,22 @@ def test_the_session_hub_knows_the_devices_the_check_admitted(run):
     assert admitted == ["ihd1", "ppmid1"] and outcome == "transferred"
 
 
-def test_the_rig_check_joins_the_registry_only_when_asked(monkeypatch):
+def test_importing_the_hub_adds_no_radio_check():
     """Importing the hub must not add a radio check to every run (it would start an emulator)."""
+    probe = (
+        "import harness.hub, harness.hub.checks, harness.hub.commshub\n"
+        "from harness.rigcheck import registered_checks\n"
+        "print([c.name for c in registered_checks()])"
+    )
+    listed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert checks.CHECK_NAME not in listed
+
+
+def test_register_adds_the_radio_check_once(monkeypatch):
     from harness import rigcheck
 
-    assert checks.CHECK_NAME not in [c.name for c in rigcheck.registered_checks()]
-    monkeypatch.setattr(rigcheck, "_REGISTRY", list(rigcheck.registered_checks()))  # this test's own copy
+    others = [c for c in rigcheck.registered_checks() if c.name != checks.CHECK_NAME]
+    monkeypatch.setattr(rigcheck, "_REGISTRY", others)  # this test's own copy
     checks.register()
     checks.register()
     assert [c.name for c in rigcheck.registered_checks()].count(checks.CHECK_NAME) == 1

@@ -361,13 +361,16 @@ class CommsHub:
             join_timeout_s=self.settings.join_timeout_s,
             interview_timeout_s=self.settings.interview_timeout_s,
         )
-        if getattr(dut, "cbke_required", False):
-            device = await self.key_establishment.admit(name, dut.eui64, admission)
-        else:
-            device = await admission()
-        # Close the window on the coordinator now the device is in (permitJoining(0) only; the
-        # hub never calls permit(), which would re-install the well-known key for anyone).
-        await app.permit_ncp(0)
+        try:
+            if getattr(dut, "cbke_required", False):
+                device = await self.key_establishment.admit(name, dut.eui64, admission)
+            else:
+                device = await admission()
+        finally:
+            # Close the window on the coordinator once the device is in -- or was not admitted
+            # (permitJoining(0) only; the hub never calls permit(), which would re-install the
+            # well-known key for anyone).
+            await app.permit_ncp(0)
         if device is None:
             return None  # CBKE failed: the device left the HAN (evidence recorded)
         self._serve_device(name, device)

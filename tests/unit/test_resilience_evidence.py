@@ -44,6 +44,8 @@ async def test_second_waits_for_a_device_that_never_answers(evidence):
     # As a hub test awaiting a transfer: an async test on pytest-asyncio's loop.
     evidence.add(CheckRecord(name="waiting", rule="device answers", observed="nothing yet",
                              outcome=Outcome.NOT_OBSERVED, source="tiny project", confidence="test", device="ppmid1"))
+    with open("second-recorded.json", "w") as marker:  # tells the outer test the record is in
+        marker.write('{"recorded": true}')
     await asyncio.wait_for(asyncio.Event().wait(), 60)  # interrupted long before this returns
 
 def test_third_never_runs():
@@ -106,6 +108,9 @@ def kill_when_second_runs(project: pytest.Pytester, sig: signal.Signals) -> tupl
     proc = start_run(project, evidence)
     try:
         await_file_state(evidence, proc, second_running, "the first test finished and the second begun")
+        # The signal must land after the second test recorded its check, not merely after it began.
+        await_file_state(project.path / "second-recorded.json", proc, lambda data: data.get("recorded"),
+                         "the second test recorded its check")
         proc.send_signal(sig)
         returncode = proc.wait(timeout=DEADLINE_S)
         output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""

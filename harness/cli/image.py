@@ -29,7 +29,7 @@ from harness.ota import (
     sign_manufacturer_image,
     verify,
 )
-from harness.ota.header import FieldControl
+from harness.ota.header import HEX_DIGITS, FieldControl
 from harness.ota.samples import SAMPLES, build_samples
 from harness.secret import Secret
 
@@ -169,18 +169,8 @@ def describe(image: ImageFile) -> dict[str, object]:
     return info
 
 
-_HEX_WIDTHS = {
-    "header_version": 4,
-    "field_control": 4,
-    "manufacturer_code": 4,
-    "image_type": 4,
-    "file_version": 8,
-    "stack_version": 4,
-    "min_hardware_version": 4,
-    "max_hardware_version": 4,
-    "security_credential_version": 2,
-    "force_replace": 2,
-}
+#: The header's codes and versions, plus the GBCS force-replace byte.
+_HEX_WIDTHS = {**HEX_DIGITS, "force_replace": 2}
 
 
 def render_table(info: dict[str, object]) -> str:

@@ -459,45 +459,29 @@ class OtaSession:
                 )
             if self.state is S.OFFERED:
                 self.refusal = selection.refusal
-                reply = self._event(
-                    TransferEventKind.QUERY_RESPONSE,
-                    status=Status.NO_IMAGE_AVAILABLE.name,
-                    detail=f"refused: {selection.detail}",
-                )
-                finished = self._move(E.QUERY, S.REFUSED, selection.detail)
-                return Step(
-                    self.state,
-                    (Response("query_next_image_response", {"status": Status.NO_IMAGE_AVAILABLE}, tsn),),
-                    (request, reply),
-                    None,
-                    finished,
-                )
+                return self._no_image(tsn, request, f"refused: {selection.detail}", S.REFUSED, selection.detail)
             # Mid-transfer the device now claims something the image no longer suits (e.g. it
             # rebooted into other firmware): tell it so, keep the transfer state for the record.
-            self._move(E.QUERY, S.TRANSFERRING)
-            reply = self._event(
-                TransferEventKind.QUERY_RESPONSE,
-                status=Status.NO_IMAGE_AVAILABLE.name,
-                detail=f"mid-transfer query no longer matches: {selection.detail}",
-            )
-            return Step(
-                self.state,
-                (Response("query_next_image_response", {"status": Status.NO_IMAGE_AVAILABLE}, tsn),),
-                (request, reply),
-                self._block_window(),
+            return self._no_image(
+                tsn, request, f"mid-transfer query no longer matches: {selection.detail}", S.TRANSFERRING,
+                stall_after_s=self._block_window(),
             )
         # IDLE or finished: nothing to offer (GB CH: NO_IMAGE_AVAILABLE after a completed upgrade).
-        self._move(E.QUERY, self.state)
-        reply = self._event(
-            TransferEventKind.QUERY_RESPONSE,
-            status=Status.NO_IMAGE_AVAILABLE.name,
-            detail=f"nothing to offer in state {self.state.value}",
-        )
+        return self._no_image(tsn, request, f"nothing to offer in state {self.state.value}", self.state)
+
+    def _no_image(
+        self, tsn: int, request: TransferEvent, detail: str, target: SessionState, reason: str = "",
+        *, stall_after_s: float | None = None,
+    ) -> Step:
+        """Answer a query with NO_IMAGE_AVAILABLE and enter ``target``: one place for every way of saying no."""
+        reply = self._event(TransferEventKind.QUERY_RESPONSE, status=Status.NO_IMAGE_AVAILABLE.name, detail=detail)
+        finished = self._move(E.QUERY, target, reason)
         return Step(
             self.state,
             (Response("query_next_image_response", {"status": Status.NO_IMAGE_AVAILABLE}, tsn),),
             (request, reply),
-            None,
+            stall_after_s,
+            finished,
         )
 
     def _refuse_block(
@@ -595,6 +579,20 @@ class OtaSession:
                 )
             )
 
+    def _answer_before_data(self, tsn: int, event: SessionEvent, cmd: Any, request: TransferEvent) -> Step | None:
+        """What Block and Page requests share before any data goes out: refuse what the CH cannot
+        serve, else enter TRANSFERRING and answer WAIT_FOR_DATA while the upgrade time says so.
+        None: the request is to be served now."""
+        refused = self._check_block_request(tsn, event, cmd, request)
+        if refused is not None:
+            return refused
+        self._move(event, S.TRANSFERRING)
+        waiting = self._wait_for_data(tsn, cmd.file_offset)
+        if waiting is None:
+            return None
+        response, ev, seconds = waiting
+        return Step(self.state, (response,), (request, ev), seconds + self.settings.stall_timeout_s)
+
     def on_block(self, tsn: int, cmd: Ota.ImageBlockCommand) -> Step:
         """Image Block Request: one block from the requested offset (resume from anywhere)."""
         self._allowed(E.BLOCK)
@@ -604,15 +602,10 @@ class OtaSession:
         request = self._event(
             TransferEventKind.BLOCK_REQUEST, offset=cmd.file_offset, size=cmd.maximum_data_size, detail=detail
         )
-        refused = self._check_block_request(tsn, E.BLOCK, cmd, request)
-        if refused is not None:
-            return refused
-        self._move(E.BLOCK, S.TRANSFERRING)
+        answered = self._answer_before_data(tsn, E.BLOCK, cmd, request)
+        if answered is not None:
+            return answered
         events = [request]
-        waiting = self._wait_for_data(tsn, cmd.file_offset)
-        if waiting is not None:
-            response, ev, seconds = waiting
-            return Step(self.state, (response,), (*events, ev), seconds + self.settings.stall_timeout_s)
         self._note_retry(cmd.file_offset, events)
         response, ev = self._block(tsn, cmd.file_offset, cmd.maximum_data_size)
         events.append(ev)
@@ -627,16 +620,11 @@ class OtaSession:
             size=cmd.page_size,
             detail=f"max data {cmd.maximum_data_size}, spacing {cmd.response_spacing} ms",
         )
-        refused = self._check_block_request(tsn, E.PAGE, cmd, request)
-        if refused is not None:
-            return refused
+        answered = self._answer_before_data(tsn, E.PAGE, cmd, request)
+        if answered is not None:
+            return answered
         assert self.image is not None
-        self._move(E.PAGE, S.TRANSFERRING)
         events = [request]
-        waiting = self._wait_for_data(tsn, cmd.file_offset)
-        if waiting is not None:
-            response, ev, seconds = waiting
-            return Step(self.state, (response,), (*events, ev), seconds + self.settings.stall_timeout_s)
         self._note_retry(cmd.file_offset, events)
         spacing = cmd.response_spacing / 1000.0
         end = min(self.image.size, cmd.file_offset + cmd.page_size)

@@ -74,6 +74,14 @@ HEADER = Record(
     flags_field="field_control",
 )
 
+#: The header's codes and versions -> their width in hex digits (two per byte on the wire).
+#: ``harness image inspect`` and the report both print these fixed-width hex, so a reviewer
+#: compares the same text a device label or an image manifest shows; sizes and lengths are not codes.
+HEX_DIGITS: dict[str, int] = {
+    f.name: 2 * f.size for f in HEADER.fields
+    if f.kind is Kind.UINT and f.name not in ("header_length", "total_image_size")
+}
+
 #: Header length with no optional field (56) and with all of them (69), ZCL §11.4.2.
 MIN_HEADER_LENGTH = HEADER.size(0)
 MAX_HEADER_LENGTH = HEADER.size(HEADER.known_flags)

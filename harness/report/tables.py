@@ -24,26 +24,13 @@ from harness.evidence import (
     TenancyRead,
     TransferRecord,
 )
+from harness.ota.header import HEX_DIGITS
 from harness.report.facts import DeviceFacts, run_fact_rows
 from harness.report.markup import MISSING, Html, facts_table, hex_code, join, mono, table, tag, text, verdict
 from harness.report.verdicts import NO_IMAGE, CellVerdict, VerdictMatrix
 
 #: Run facts shown in monospace (identifiers a reviewer copies or compares).
 _MONO_FACTS = {"Git commit", "NCP firmware", "EZSP version", "Harness version"}
-
-#: OTA header fields (harness.ota.OtaHeader names) -> hex digits; fields not listed show as decimal/text.
-_HEADER_HEX_DIGITS = {
-    "header_version": 4,
-    "field_control": 4,
-    "manufacturer_code": 4,
-    "image_type": 4,
-    "file_version": 8,
-    "stack_version": 4,
-    "security_credential_version": 2,
-    "min_hardware_version": 4,
-    "max_hardware_version": 4,
-    "magic": 8,
-}
 
 #: CCS08 response codes and CS09 activateImage values (GBCS; see DESIGN.md "Domain facts").
 CCS08_RESPONSES = {0: "Success", 1: "Image Discarded", 2: "Hardware Version Mismatch", 3: "File Transfer Failure"}
@@ -254,7 +241,7 @@ def signature_badge(status: str | None) -> Html:
 
 
 def _header_value(name: str, value: Any) -> Html:
-    digits = _HEADER_HEX_DIGITS.get(name)
+    digits = HEX_DIGITS.get(name)  # OTA header codes and versions; other fields show as decimal/text
     if digits is not None and isinstance(value, int) and not isinstance(value, bool):
         return mono(hex_code(value, digits))
     if isinstance(value, int) and not isinstance(value, bool):

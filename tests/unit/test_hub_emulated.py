@@ -8,11 +8,8 @@ OTA transfer; the alert sequence check then says whether the device behaved.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -34,10 +31,8 @@ from harness.hub.radio import HubApplication
 from harness.hub.settings import HubSettings
 from harness.rig import load_rig
 from harness.secret import Secret
+from emulatedhub import PPMID, RIG_FILE, joined_hub
 
-REPO = Path(__file__).resolve().parents[2]
-RIG_FILE = REPO / "rigs" / "emulated.toml"
-PPMID = "ppmid1"
 TEST_SETTINGS = HubSettings(join_timeout_s=10, interview_timeout_s=10)
 
 
@@ -63,14 +58,8 @@ def permit_calls(monkeypatch) -> list[int]:
     assert [t for t in calls if t != 0] == [], "permit() opened the join window (well-known key for anyone)"
 
 
-@asynccontextmanager
-async def emulated(rig, *, behaviour: str | None = None, settings: HubSettings = TEST_SETTINGS) -> AsyncIterator[tuple[EmulatedRadio, harness.hub.CommsHub]]:
-    with EmulatedRadio(rig) as radio:
-        if behaviour is not None:
-            radio.han.device(PPMID).set_behaviour(behaviour)
-        async with await harness.hub.start(rig, port=radio.port, settings=settings) as hub:
-            await hub.join(PPMID)
-            yield radio, hub
+def emulated(rig, *, behaviour: str | None = None, settings: HubSettings = TEST_SETTINGS):
+    return joined_hub(rig, settings=settings, behaviour=behaviour)
 
 
 def codes(hub) -> list[tuple[int, int | None, int | None]]:

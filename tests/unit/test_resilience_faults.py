@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ from typing import Any
 import bellows.ash
 import pytest
 
-import harness.hub
 from harness.emulator.ash import AshTimings
 from harness.emulator.server import EmulatedRadio
 from harness.evidence import (
@@ -45,10 +43,8 @@ from harness.hub.commshub import HubError
 from harness.hub.settings import HubSettings
 from harness.report.svg_timeline import timeline_svg
 from harness.rig import Rig, load_rig
+from emulatedhub import PPMID, RIG_FILE, joined_hub
 
-REPO = Path(__file__).resolve().parents[2]
-RIG_FILE = REPO / "rigs" / "emulated.toml"
-PPMID = "ppmid1"
 IMAGE = "ppmid-next"  # 4222 bytes: ~106 blocks of 40 bytes, ~700 ASH frames each way
 
 #: Hub timings for a pty on the same machine: fast back-off, a bounded reconnect.
@@ -76,22 +72,12 @@ def fast_host_ash(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(bellows.ash, name, getattr(bellows.ash, name) / ASH_SCALE)
 
 
-@asynccontextmanager
-async def emulated_hub(
+def emulated_hub(
     rig: Rig, *, settings: HubSettings = FAST, behaviour: str | None = None, **radio_options: Any
-) -> AsyncIterator[tuple[EmulatedRadio, CommsHub]]:
-    """An emulated radio with ``radio_options``, the hub on its port, the PPMID joined.
-
-    ``behaviour`` is set before the PPMID joins (a defect such as ``leaves_han`` switched on
-    after the join would act at once, with no transfer to interrupt).
-    """
+) -> AbstractAsyncContextManager[tuple[EmulatedRadio, CommsHub]]:
+    """:func:`emulatedhub.joined_hub` with this file's fast timings and its join deadline."""
     radio_options.setdefault("ash_timings", NCP_ASH)
-    with EmulatedRadio(rig, **radio_options) as radio:
-        if behaviour is not None:
-            radio.han.device(PPMID).set_behaviour(behaviour)
-        async with await harness.hub.start(rig, port=radio.port, settings=settings) as hub:
-            await asyncio.wait_for(hub.join(PPMID), DEADLINE_S)
-            yield radio, hub
+    return joined_hub(rig, settings=settings, behaviour=behaviour, join_deadline_s=DEADLINE_S, **radio_options)
 
 
 def held_image_sha256(radio: EmulatedRadio) -> str | None:

@@ -65,6 +65,18 @@ async def ncp_key(radio: EmulatedRadio, eui64: bytes):
     return await radio.acall(lambda: cbke_state(radio.ncp).link_key_for(eui64))
 
 
+async def device_key(radio: EmulatedRadio, name: str, *, since: int = 0):
+    """The device's link key once the device itself has finished CBKE.
+
+    The hub counts the run established when the NCP stores the key, which is before the device
+    has checked the CH's Confirm Key response on the emulator's own loop; so await the device's
+    ``cbke_established`` event rather than read the key at once.
+    """
+    device = radio.han.device(name)
+    await radio.acall(lambda: device.wait_for("cbke_established", since=since))
+    return device.key_establishment.link_key
+
+
 @pytest.mark.parametrize("ezsp_version", [13, 14])
 async def test_cbke_gives_the_device_the_link_key_the_ncp_stored(rig, ezsp_version: int) -> None:
     async with emulated(rig, ezsp_version=ezsp_version) as (radio, hub):
@@ -75,9 +87,9 @@ async def test_cbke_gives_the_device_the_link_key_the_ncp_stored(rig, ezsp_versi
         outcome = hub.key_establishment.outcome(PPMID)
         assert outcome is not None and outcome.established, outcome and outcome.describe()
         emulated_device = radio.han.device(PPMID)
-        device_key = emulated_device.key_establishment.link_key
-        assert device_key is not None
-        assert await ncp_key(radio, emulated_device.eui64) == device_key  # compared, never printed
+        key = await device_key(radio, PPMID)
+        assert key is not None
+        assert await ncp_key(radio, emulated_device.eui64) == key  # compared, never printed
         records = hub.evidence.peek()
         checks = [r for r in records if isinstance(r, CheckRecord) and r.name == "CBKE key establishment"]
         assert [c.outcome for c in checks] == [Outcome.PASS]
@@ -151,12 +163,13 @@ async def test_establish_again_makes_a_joined_device_leave_rejoin_and_run_cbke_a
     # What the conformance test does when its hub did not see the device's key establishment.
     async with emulated(rig) as (radio, hub):
         assert await hub.join(PPMID) is not None
-        first = radio.han.device(PPMID).key_establishment.link_key
+        first = await device_key(radio, PPMID)
+        emulated_device = radio.han.device(PPMID)
+        mark = await radio.acall(emulated_device.events.mark)
         outcome = await hub.key_establishment.establish_again(hub, PPMID)
         assert outcome.established, outcome.describe()
-        emulated_device = radio.han.device(PPMID)
         assert len(emulated_device.events.named("joined")) == 2
-        second = emulated_device.key_establishment.link_key
+        second = await device_key(radio, PPMID, since=mark)
         assert second is not None and second != first  # a fresh ephemeral exchange, a fresh key
         assert await ncp_key(radio, emulated_device.eui64) == second
         assert PPMID in hub.admitted

@@ -9,7 +9,6 @@ its stage, and the device must be gone.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -80,9 +79,7 @@ async def device_key(radio: EmulatedRadio, name: str, *, since: int = 0):
 @pytest.mark.parametrize("ezsp_version", [13, 14])
 async def test_cbke_gives_the_device_the_link_key_the_ncp_stored(rig, ezsp_version: int) -> None:
     async with emulated(rig, ezsp_version=ezsp_version) as (radio, hub):
-        started = time.perf_counter()
         device = await hub.join(PPMID)
-        elapsed = time.perf_counter() - started
         assert device is not None
         outcome = hub.key_establishment.outcome(PPMID)
         assert outcome is not None and outcome.established, outcome and outcome.describe()
@@ -97,7 +94,6 @@ async def test_cbke_gives_the_device_the_link_key_the_ncp_stored(rig, ezsp_versi
         assert stages == ["key establishment: initiate", "key establishment: ephemeral_data",
                           "key establishment: confirm_key", "key establishment: established"]
         assert radio.unknown_commands == []
-        assert elapsed < 5, f"join with CBKE took {elapsed:.1f} s"
         # The device went on to what it does after joining: it read the GPF's tenancy attributes.
         assert await hub.gpf.wait_for_read(PPMID, after=0) is not None
 

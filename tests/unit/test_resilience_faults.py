@@ -173,21 +173,28 @@ async def test_two_ncp_resets_in_one_transfer_show_as_two_gaps_in_the_evidence(r
             await asyncio.wait_for(_gap_recorded(transfer, gaps_before + 1), DEADLINE_S)
         assert await asyncio.wait_for(transfer.wait(), DEADLINE_S) is TransferOutcome.TRANSFERRED
         assert held_image_sha256(radio) == image.sha256
-        assert hub.reconnects == 2
+        # Two resets, two reconnects. A loaded machine may add one more (the scaled-down ASH timers
+        # can give up on a slow frame); that one must then be on record as a gap too.
+        assert hub.reconnects >= 2
 
         record = the_transfer(written_evidence(hub, tmp_path / "evidence.json", "resets", "passed"))
         gaps = kinds(record, TransferEventKind.GAP)
-        assert record.gaps == 2 and len(gaps) == 2
+        assert record.gaps == hub.reconnects == len(gaps)
+        blocks = [e for e in record.events if e.kind is TransferEventKind.BLOCK_REQUEST]
+        lost_at = []
         for gap in gaps:
             assert "radio link lost" in gap.detail and "resumed" in gap.detail
             assert gap.wait_s is not None and 0 <= gap.wait_s < FAST.reconnect_timeout_s
-        first_block_after = [next(e for e in record.events if e.t > g.t and e.kind is TransferEventKind.BLOCK_REQUEST)
-                             for g in gaps]
-        assert first_block_after[0].offset >= image.size // 4 - 64, "resumed from the device's offset, not from 0"
-        assert first_block_after[1].offset >= image.size // 2 - 64
+            before = [e.offset for e in blocks if e.t < gap.t]
+            after = next(e.offset for e in blocks if e.t > gap.t)
+            assert before and after >= max(before), "resumed from the device's offset, not from 0"
+            lost_at.append(max(before))
+        # The resets came a quarter and a half of the way through; the gaps sit there.
+        assert sum(offset >= image.size // 4 - 64 for offset in lost_at) >= 2
+        assert any(offset >= image.size // 2 - 64 for offset in lost_at)
 
         svg = timeline_svg([record])  # what the report draws from the kept record
-        assert svg.count('class="hh-band hh-band-gap"') == 2 and "2 gaps" in svg
+        assert svg.count('class="hh-band hh-band-gap"') == len(gaps) and f"{len(gaps)} gaps" in svg
 
 
 async def _gap_recorded(transfer: Any, count: int) -> None:

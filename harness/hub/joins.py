@@ -3,7 +3,10 @@
 GB HAN devices join with the link key derived from their install code (AES-MMO hash, computed
 by ``zigpy.util.convert_install_code``). The CH gives that key to the trust centre for that one
 EUI-64 (``permit_with_link_key``) and opens the join window. A plain ``permit()`` would let any
-device in with 'ZigBeeAlliance09', so this module never calls it.
+device in with 'ZigBeeAlliance09', so this module never calls it. zigpy's start-up still calls
+``permit(0)``, and bellows answers that by installing 'ZigBeeAlliance09' as a transient key for
+every EUI-64 (the wildcard FF..FF); so before each window the NCP's transient keys are cleared,
+leaving only the one device's own key in the trust centre.
 
 Admission is observed, not assumed: the waiter for the device's interview is registered before
 the window opens, and a device that never shows up is reported by name with what was and was
@@ -13,16 +16,23 @@ not seen (a device whose key differs cannot decrypt the network key, so it never
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import zigpy.application
 import zigpy.device
 import zigpy.types as t
 import zigpy.util
+from bellows.exception import InvalidCommandError
 
 from harness.evidence import eui64_text, register_secret
 from harness.hub.radio import zigpy_eui64
 from harness.secret import Secret
+
+LOGGER = logging.getLogger(__name__)
+
+#: How long the NCP has to answer ``clearTransientLinkKeys``.
+CLEAR_KEYS_TIMEOUT_S = 5.0
 
 
 class DeviceNotAdmitted(RuntimeError):
@@ -79,6 +89,27 @@ class _JoinWatcher:
             self.joined.set_result(device)
 
 
+async def forget_transient_keys(app: zigpy.application.ControllerApplication) -> str | None:
+    """Clear the NCP's transient keys (the well-known wildcard key among them); None when done.
+
+    Otherwise the reason, which the caller logs: the window still opens (bellows sets the
+    install-code-only trust-centre policy with it), so a radio without the frame can still be used.
+    Only an EZSP radio has the frame; zigpy offers no radio-neutral way to do this.
+    """
+    ezsp = getattr(app, "_ezsp", None)
+    if ezsp is None:
+        return "the radio is not an EZSP NCP"
+    try:
+        await asyncio.wait_for(ezsp.clearTransientLinkKeys(), CLEAR_KEYS_TIMEOUT_S)
+    except TimeoutError:
+        return f"no answer to clearTransientLinkKeys within {CLEAR_KEYS_TIMEOUT_S:g} s"
+    except InvalidCommandError as exc:
+        return f"the NCP answered clearTransientLinkKeys with invalidCommand ({exc})"
+    except AttributeError:
+        return "this EZSP version has no clearTransientLinkKeys frame"
+    return None
+
+
 async def admit(
     app: zigpy.application.ControllerApplication,
     *,
@@ -99,6 +130,10 @@ async def admit(
     watcher = _JoinWatcher(ieee)
     app.add_listener(watcher)
     try:
+        not_cleared = await forget_transient_keys(app)
+        if not_cleared is not None:
+            LOGGER.warning("%s (%s): the NCP's transient keys were not cleared before the join window: %s",
+                           name, shown, not_cleared)
         await app.permit_with_link_key(node=ieee, link_key=key, time_s=permit_s)
         try:
             await asyncio.wait_for(asyncio.shield(watcher.joined), join_timeout_s)

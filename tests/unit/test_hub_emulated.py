@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 import harness.hub
+from harness.emulator.coordinator import WILDCARD_EUI64
 from harness.emulator.server import EmulatedRadio
 from harness.evidence import (
     AlertRecord,
@@ -201,6 +202,30 @@ async def test_device_with_a_wrong_install_code_is_not_admitted(rig):
             with pytest.raises(DeviceNotAdmitted, match=r"device ppmid1 \(00:0D:6F:00:0B:12:34:51\) not admitted within 1.5 s") as info:
                 await hub.join(PPMID)
             assert "83FED340" not in str(info.value).upper()
+
+
+async def test_the_ncp_holds_only_the_joining_devices_key_when_the_window_opens(rig):
+    # zigpy's start-up permit(0) has bellows install 'ZigBeeAlliance09' for every EUI-64 (the
+    # wildcard); the hub clears it before it opens a window, so the trust centre holds one key.
+    async with emulated(rig) as (radio, hub):
+        held = await radio.acall(lambda: set(radio.ncp.state.transient_keys))
+        assert held == {radio.han.device(PPMID).eui64}, "only the PPMID's install-code key"
+        sent = radio.frame_log.ezsp_names()
+        wildcard_installed = sent.index("importTransientKey")
+        cleared = sent.index("clearTransientLinkKeys")
+        window = sent.index("permitJoining", cleared)
+        assert wildcard_installed < cleared < sent.index("importTransientKey", cleared) < window
+        assert WILDCARD_EUI64 not in held and radio.unknown_commands == []
+
+
+async def test_an_ncp_without_the_clear_frame_still_admits_and_says_so(rig, caplog):
+    with EmulatedRadio(rig) as radio:
+        radio.call(lambda: radio.ncp.dispatcher.handlers.pop("clearTransientLinkKeys"))
+        async with await harness.hub.start(rig, port=radio.port, settings=TEST_SETTINGS) as hub:
+            assert await hub.join(PPMID) is not None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "harness.hub.joins"]
+    assert len(warnings) == 1 and warnings[0].startswith("ppmid1 (00:0D:6F:00:0B:12:34:51)")
+    assert "transient keys were not cleared" in warnings[0] and "invalidCommand" in warnings[0]
 
 
 def rig_with_emulation(rig, **changes):

@@ -363,6 +363,13 @@ def add_transient_link_key(ncp: EmulatedNcp, request: Request) -> Result:
     return {"status": Status.OK}
 
 
+@handles("clearTransientLinkKeys")
+def clear_transient_link_keys(ncp: EmulatedNcp, request: Request) -> Result:
+    """Forget every transient key, the wildcard well-known one that zigpy's start-up installs included."""
+    ncp.state.transient_keys.clear()
+    return {}
+
+
 @handles("exportLinkKeyByIndex")
 def export_link_key_by_index(ncp: EmulatedNcp, request: Request) -> Result:
     return {"status": Status.NOT_FOUND}  # the key table is empty: joins use transient keys

@@ -201,6 +201,8 @@ OUTCOME_ORDER = ("passed", "skipped", "xfailed", "failed", "error")
 
 EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
 HUB_KEY = pytest.StashKey[Any]()
+#: The nodeid of the last test that used the hub (see :func:`file_hub_records`).
+LAST_HUB_TEST_KEY = pytest.StashKey[str]()
 OUTCOME_KEY = pytest.StashKey[str]()
 
 
@@ -274,15 +276,37 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
-    """Once the test's fixtures are torn down, hand the hub's records of this test to its evidence."""
+    """Once the test's fixtures are torn down, hand the hub's records to the evidence."""
     # Looked up first: the last test's teardown also tears down the session's hub, which leaves the stash.
     hub = item.config.stash.get(HUB_KEY, None)
     try:
         return (yield)
     finally:
-        entry = item.config.stash[EVIDENCE_KEY].get(item.nodeid)
-        if hub is not None and entry is not None and uses_hub(item):
-            entry.add(*hub_records_for(entry, hub))
+        if hub is not None:
+            file_hub_records(item, hub)
+
+
+def file_hub_records(item: pytest.Item, hub: Any) -> None:
+    """File what the hub recorded since the last collection under the test it belongs to.
+
+    A test that uses the hub gets what the hub made during it. When the hub is torn down in the
+    teardown of a test that does not use it (the run's last test, say), what it made since the
+    last hub test -- the final snapshot of a transfer still open when the hub stopped, among
+    others -- goes to that last hub test, whose work it is; otherwise it would be lost.
+    """
+    config = item.config
+    log = config.stash[EVIDENCE_KEY]
+    entry = log.get(item.nodeid)
+    if entry is not None and uses_hub(item):
+        entry.add(*hub_records_for(entry, hub))
+        config.stash[LAST_HUB_TEST_KEY] = item.nodeid
+        return
+    if HUB_KEY in config.stash:
+        return  # the hub lives on: the next test that uses it collects what it made meanwhile
+    owner = log.get(config.stash.get(LAST_HUB_TEST_KEY, ""))
+    if owner is not None:
+        owner.add(*hub_records_for(owner, hub))
+        log.write()
 
 
 @pytest.hookimpl(wrapper=True)

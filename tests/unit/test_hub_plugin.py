@@ -53,3 +53,27 @@ def test_hub_tests_share_one_hub_and_their_evidence_lands_in_the_json(project: p
     assert upgrade["checks"][0]["outcome"] == "PASS"
     assert data["run"]["ezsp_version"] == 13 and data["run"]["rig"] == "emulated"
     assert "83FED3407A939723" not in out.read_text().upper(), "install codes never reach the evidence"
+
+
+LEFT_RUNNING = '''
+async def test_leaves_a_transfer_running(hub):
+    transfer = await hub.upgrade("ppmid1", "ppmid-next")
+    await transfer.reached(200)
+
+def test_last_and_without_the_hub(evidence):
+    pass
+'''
+
+
+def test_what_the_hub_records_as_it_stops_after_the_last_hub_test_goes_to_that_test(pytester: pytest.Pytester) -> None:
+    # The hub is torn down in the teardown of the last test, which does not use it; the transfer
+    # it closes then is the first test's work and must reach that test's evidence, ended.
+    pytester.makepyfile(test_left_running=LEFT_RUNNING)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    out = pytester.path / "evidence.json"
+    result = pytester.runpytest_subprocess(f"--rig={RIG}", f"--evidence={out}")
+    result.assert_outcomes(passed=2)
+    tests = {t["nodeid"].split("::")[-1]: t for t in json.loads(out.read_text())["tests"]}
+    transfers = tests["test_leaves_a_transfer_running"]["transfers"]
+    assert [(t["outcome"], t["reason"]) for t in transfers] == [("aborted", "the hub stopped")]
+    assert tests["test_last_and_without_the_hub"]["transfers"] == []

@@ -574,11 +574,19 @@ class EvidenceLog:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a readable evidence file: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not an evidence file: the top level is a {type(data).__name__}, not an object")
         if data.get("schema") != SCHEMA:
             raise ValueError(f"{path}: schema: expected {SCHEMA!r}, got {data.get('schema')!r}")
-        log = cls(path, run_info=data.get("run") or {})
-        for entry in data.get("tests", ()):
-            ev = TestEvidence.from_json_obj(entry)
+        run = data.get("run") or {}
+        if not isinstance(run, dict):
+            raise ValueError(f"{path}: run: expected an object, got a {type(run).__name__}")
+        log = cls(path, run_info=run)
+        for index, entry in enumerate(data.get("tests") or ()):
+            try:
+                ev = TestEvidence.from_json_obj(entry)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ValueError(f"{path}: tests[{index}]: not a test's evidence: {exc!r}") from None
             log.tests[ev.nodeid] = ev
         return log
 

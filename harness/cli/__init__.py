@@ -13,7 +13,7 @@ import importlib
 import sys
 
 #: Sub-command modules, in the order ``harness --help`` lists them.
-GROUPS = ("image", "rig", "emulator")
+GROUPS = ("image", "rig", "emulator", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.evidence import CheckRecord, EvidenceLog, Outcome, TransferOutcome, TransferRecord
+from harness.report.standalone import render_page
 from harness.report.verdicts import Verdict, pytest_verdict
 
 pytest_plugins = ("pytester",)
@@ -141,6 +142,10 @@ def test_sigkilled_run_keeps_the_finished_test_and_shows_the_running_one_incompl
     assert_first_kept_and_second_not_a_pass(evidence)
     leftovers = [p.name for p in evidence.parent.iterdir() if p.name != evidence.name]
     assert leftovers == [] or all(name.endswith(".tmp") for name in leftovers)
+    # pytest-html never wrote its page; the kept file still makes one, with the killed test INCOMPLETE.
+    page = render_page(EvidenceLog.load(evidence), source=evidence.name)
+    second = page.split(f"<code>{SECOND}</code>", 1)[1].split("</section>", 1)[0]
+    assert "INCOMPLETE" in second and "PASS" not in second
 
 
 def test_interrupted_run_records_the_interrupted_test_as_incomplete_not_passed(tiny):

@@ -25,6 +25,9 @@ from .ncp import NcpIdentity, Nvram, RuntimeState
 
 LOGGER = logging.getLogger(__name__)
 
+#: ZDO Match_Desc_req: the one device request to the coordinator that its stack answers itself.
+MATCH_DESC_REQ = 0x0006
+
 #: The wildcard EUI-64 under which a host installs a transient key for "any device".
 WILDCARD_EUI64 = b"\xff" * 8
 
@@ -189,6 +192,8 @@ class EmulatedNcp:
         if not self.state.network_up:
             LOGGER.debug("network down: dropping frame from 0x%04X", frame.src_nwk)
             return
+        if self._answered_by_the_stack(frame):
+            return
         eui = sender_eui64 or self.known_devices.get(frame.src_nwk, WILDCARD_EUI64)
         self.emit(
             "incomingMessageHandler",
@@ -215,6 +220,19 @@ class EmulatedNcp:
             timestamp=0,
             message=frame.payload,
         )
+
+    def _answered_by_the_stack(self, frame: AirFrame) -> bool:
+        """A device's Match_Desc_req to us is answered by the NCP's own ZDO, as EmberZNet does,
+        from the endpoints the host registered; the host does not see it."""
+        if not (frame.profile_id == ZDO_PROFILE and frame.dst_ep == 0 and not frame.broadcast
+                and frame.cluster_id == MATCH_DESC_REQ and frame.src_nwk != COORDINATOR_NWK):
+            return False
+        answer = self.zdo.answer(frame.cluster_id, frame.payload)
+        if answer is not None and self.air is not None:
+            cluster, payload = answer
+            reply = AirFrame(COORDINATOR_NWK, frame.src_nwk, ZDO_PROFILE, cluster, 0, 0, payload)
+            self.spawn(self.air.unicast(reply), name=f"zdo-answer:0x{frame.src_nwk:04X}")
+        return True
 
     def trust_centre_join(
         self, nwk: int, eui64: bytes, *, rejoin: bool, decision: JoinDecision

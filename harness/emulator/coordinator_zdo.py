@@ -18,6 +18,7 @@ import zigpy.zdo.types as zdo_t
 #: ZDO status codes (Zigbee spec Table 2.138).
 ZDO_SUCCESS = 0x00
 ZDO_INVALID_REQUEST_TYPE = 0x80
+ZDO_DEVICE_NOT_FOUND = 0x81
 ZDO_NOT_ACTIVE = 0x82
 ZDO_NOT_SUPPORTED = 0x84
 
@@ -98,6 +99,7 @@ class CoordinatorZdo:
             zdo_t.ZDOCmd.Simple_Desc_req: self._simple_desc,
             zdo_t.ZDOCmd.Active_EP_req: self._active_ep,
             zdo_t.ZDOCmd.Mgmt_Permit_Joining_req: self._permit_joining,
+            zdo_t.ZDOCmd.Match_Desc_req: self._match_desc,
         }.get(cluster_id)
         try:
             body_out = handler(body) if handler else bytes((ZDO_NOT_SUPPORTED,))
@@ -139,6 +141,27 @@ class CoordinatorZdo:
 
     def _permit_joining(self, body: bytes) -> bytes:
         return bytes((ZDO_SUCCESS,))
+
+    def _match_desc(self, body: bytes) -> bytes:
+        """Our endpoints with the request's profile holding any of its input clusters among their
+        input clusters, or any of its output clusters among their outputs (Zigbee spec 2.4.4.2.7).
+
+        This is how a device finds the CH's OTA, Key Establishment and GPF servers: the answer
+        comes from what the host registered with addEndpoint, so a cluster the hub forgot to
+        declare is one no device can find.
+        """
+        nwk, profile, in_count = struct.unpack_from("<HHB", body)
+        wanted_in = struct.unpack_from(f"<{in_count}H", body, 5)
+        (out_count,) = struct.unpack_from("<B", body, 5 + 2 * in_count)
+        wanted_out = struct.unpack_from(f"<{out_count}H", body, 6 + 2 * in_count)
+        if nwk != self.nwk:
+            return bytes((ZDO_DEVICE_NOT_FOUND,)) + struct.pack("<HB", nwk, 0)
+        matches = [
+            ep.endpoint for ep in sorted(self.endpoints.values(), key=lambda e: e.endpoint)
+            if ep.profile_id == profile
+            and (set(wanted_in) & set(ep.input_clusters) or set(wanted_out) & set(ep.output_clusters))
+        ]
+        return bytes((ZDO_SUCCESS,)) + struct.pack("<HB", self.nwk, len(matches)) + bytes(matches)
 
 
 def eui64_to_display(eui: zt.EUI64) -> bytes:

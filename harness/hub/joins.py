@@ -72,10 +72,15 @@ class _JoinWatcher:
         self.associated = False
         self.joined: asyncio.Future[zigpy.device.Device] = loop.create_future()
         self.initialized: asyncio.Future[zigpy.device.Device] = loop.create_future()
+        self.left: asyncio.Future[zigpy.device.Device] = loop.create_future()
 
     def device_joined(self, device: Any) -> None:
         if device.ieee == self.ieee:
             self.associated = True
+
+    def device_left(self, device: Any) -> None:
+        if device.ieee == self.ieee and not self.left.done():
+            self.left.set_result(device)
 
     def device_initialized(self, device: Any) -> None:
         if device.ieee == self.ieee:
@@ -147,12 +152,21 @@ async def admit(
                 "and trying to join?)"
             )
             raise DeviceNotAdmitted(name, shown, join_timeout_s, seen) from None
-        try:
-            return await asyncio.wait_for(asyncio.shield(watcher.initialized), interview_timeout_s)
-        except TimeoutError:
+        announced_at = asyncio.get_running_loop().time()
+        await asyncio.wait({watcher.initialized, watcher.left}, timeout=interview_timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if watcher.initialized.done():
+            return watcher.initialized.result()
+        if watcher.left.done():
+            after = asyncio.get_running_loop().time() - announced_at
             raise DeviceNotAdmitted(
                 name, shown, join_timeout_s + interview_timeout_s,
-                f"it joined but zigpy's interview did not finish within {interview_timeout_s:g} s",
-            ) from None
+                f"it joined, then left the HAN {after:.1f} s later, before zigpy's interview finished "
+                "(a GB device leaves when it cannot complete key establishment: see its CBKE outcome)",
+            )
+        raise DeviceNotAdmitted(
+            name, shown, join_timeout_s + interview_timeout_s,
+            f"it joined but zigpy's interview did not finish within {interview_timeout_s:g} s",
+        )
     finally:
         app.remove_listener(watcher)

@@ -125,8 +125,9 @@ def zigpy_eui64(display: bytes) -> t.EUI64:
 def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
     """The CH's own endpoints: SE endpoint (OTA server, Key Establishment) and the GPF endpoint.
 
-    Key Establishment (0x0800) is declared because GB devices look for it; CBKE itself is not
-    implemented (neither zigpy nor bellows offers it -- see README).
+    The NCP answers a device's Match_Desc_req from these lists, which is how a device finds the
+    OTA server, the Key Establishment server (hub/key_establishment.py) and the GPF's Device
+    Management server; a cluster missing here is a service no device can find.
     """
     return [
         {

@@ -22,6 +22,7 @@ from harness.emulator.ezsp.cbke import cbke_state
 from harness.emulator.server import EmulatedRadio
 from harness.evidence import CheckRecord, Outcome, StageRecord
 from harness.hub.commshub import HubError
+from harness.hub.joins import DeviceNotAdmitted
 from harness.hub.key_establishment import KeyEstablishmentSettings
 from harness.hub.session import HubRun
 from harness.hub.settings import HubSettings
@@ -169,3 +170,27 @@ async def test_establish_again_makes_a_joined_device_leave_rejoin_and_run_cbke_a
         assert second is not None and second != first  # a fresh ephemeral exchange, a fresh key
         assert await ncp_key(radio, emulated_device.eui64) == second
         assert PPMID in hub.admitted
+
+
+async def test_a_hub_that_declares_no_key_establishment_server_loses_the_device(rig, monkeypatch) -> None:
+    # The device finds the CH's services with Match_Desc_req, answered from the endpoints the hub
+    # registered; with no Key Establishment server among them it cannot run CBKE, and leaves.
+    import harness.hub.radio
+
+    declared = harness.hub.radio.endpoint_descriptors
+
+    def without_key_establishment(settings):
+        endpoints = declared(settings)
+        for endpoint in endpoints:
+            endpoint["input_clusters"] = [c for c in endpoint["input_clusters"] if c != 0x0800]
+        return endpoints
+
+    monkeypatch.setattr(harness.hub.radio, "endpoint_descriptors", without_key_establishment)
+    async with emulated(rig) as (radio, hub):
+        with pytest.raises(DeviceNotAdmitted, match=r"then left the HAN .* see its CBKE outcome"):
+            await hub.join(PPMID)
+        device = radio.han.device(PPMID)
+        failed = await radio.acall(lambda: device.wait_for("cbke_failed"))
+        assert (failed.details["stage"], failed.details["status"]) == ("discovery", "NO_SERVER")
+        assert await radio.acall(lambda: device.wait_for("service_not_found")) is not None
+        assert PPMID not in hub.admitted

@@ -24,6 +24,7 @@ from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
 from harness.emulator.air import SE_PROFILE, ZDO_PROFILE, AirFrame
+from harness.emulator.coordinator_zdo import CoordinatorZdo, Endpoint
 from harness.emulator.devices import DeviceSettings, DeviceTimings, EmulatedDevice
 from harness.emulator.han import VirtualHan
 from harness.secret import Secret
@@ -95,6 +96,13 @@ def gbcs_signed_image(private: ec.EllipticCurvePrivateKey, size: int = 500, *, t
 # ------------------------------------------------------------------------------------------------
 # Fakes: the coordinator (the NCP's side of the air contract) and a tiny OTA server + GPF
 # ------------------------------------------------------------------------------------------------
+#: The CH's endpoints as a hub registers them: what the coordinator's ZDO answers Match_Desc_req from.
+CH_ENDPOINTS = {
+    CH_EP: Endpoint(CH_EP, SE_PROFILE, 0x0500, 0, (0x0019, 0x0800), (0x0800,)),
+    GPF_EP: Endpoint(GPF_EP, SE_PROFILE, 0x0500, 0, (0x0000, 0x0708), ()),
+}
+
+
 class FakeCoordinator:
     eui64 = bytes.fromhex("000D6F0000AABBCC")
 
@@ -105,9 +113,20 @@ class FakeCoordinator:
         self.left: list[tuple[int, bytes]] = []
         self.frames: list[AirFrame] = []
         self.listeners: list[Any] = []
+        #: Answers the devices' Match_Desc_req, as the NCP's stack does (the real ZDO code).
+        self.endpoints = dict(CH_ENDPOINTS)
+        self.zdo = CoordinatorZdo(nwk=0, eui64=self.eui64, endpoints=self.endpoints)
+        self.han: VirtualHan | None = None
+        self._answers: set[asyncio.Task[Any]] = set()
 
     def frame_from_device(self, frame: AirFrame, lqi: int, rssi: int) -> None:
         self.frames.append(frame)
+        if frame.profile_id == ZDO_PROFILE and frame.cluster_id == 0x0006 and self.han is not None:
+            cluster, payload = self.zdo.answer(frame.cluster_id, frame.payload)
+            task = asyncio.get_running_loop().create_task(
+                self.han.unicast(AirFrame(0, frame.src_nwk, ZDO_PROFILE, cluster, 0, 0, payload)))
+            self._answers.add(task)
+            task.add_done_callback(self._answers.discard)
         for listener in list(self.listeners):
             listener(frame)
 
@@ -370,6 +389,7 @@ class Air:
             loss=loss,
             aps_retries=aps_retries,
         )
+        self.coordinator.han = self.han
         self.han.network_formed(15, 0x1A62, bytes(8), bytes(range(16)))
         self._count = 0
 

@@ -59,6 +59,28 @@ async def test_device_with_the_right_install_code_key_joins_and_announces(air: A
     assert device.link is LinkState.JOINED
 
 
+async def test_after_joining_the_device_finds_the_chs_services_by_match_descriptor(air: Air) -> None:
+    device = await air.joined()
+    (read, *_) = await air.coordinator.wait_frames(lambda f: f.cluster_id == 0x0708, timeout=2)
+    assert read.dst_ep == GPF_EP, "the tenancy read goes where the coordinator said the GPF is"
+    found = {e.details["cluster"]: e.details["endpoint"] for e in device.events.named("service_found")}
+    assert found == {0x0019: CH_EP, 0x0708: GPF_EP}, "OTA and the GPF; no Key Establishment without CBKE"
+    asked = [f for f in air.coordinator.frames if f.profile_id == ZDO_PROFILE and f.cluster_id == 0x0006]
+    assert len(asked) == 2 and all((f.dst_nwk, f.dst_ep) == (0x0000, 0) for f in asked)
+
+
+async def test_a_ch_that_declares_no_ota_server_is_never_asked_for_an_image(air: Air) -> None:
+    air.coordinator.endpoints[CH_EP] = replace(air.coordinator.endpoints[CH_EP], input_clusters=(0x0800,))
+    device = air.device(timings=replace(FAST, query_interval_s=0.02))  # it would query on its own
+    air.give_key(device)
+    air.han.permit_joining(60)
+    missing = await device.wait_for("service_not_found", timeout=2)
+    assert missing.details["cluster"] == 0x0019
+    await device.wait_for("send_skipped", where=lambda e: e.details["cluster"] == 0x0019, timeout=2)
+    assert not air.coordinator.zcl(cluster=0x0019), "no Query Next Image to an endpoint it never found"
+    assert device.services.endpoint(0x0708) == GPF_EP
+
+
 async def test_device_with_a_wrong_key_is_admitted_by_the_tc_but_never_announces(air: Air) -> None:
     device = air.device()
     air.give_key(device, OTHER_INSTALL_CODE)  # the label on the box is wrong

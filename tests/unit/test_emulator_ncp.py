@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,29 @@ def test_active_endpoints_and_simple_descriptor() -> None:
     assert (descriptor.endpoint, descriptor.profile, list(descriptor.input_clusters)) == (1, 0x0104, [0x0000, 0x0019])
     _, missing = responder.answer(zdo_t.ZDOCmd.Simple_Desc_req, bytes.fromhex("0A 00 00 07"))
     assert missing[1] == 0x82  # NOT_ACTIVE
+
+
+def test_match_descriptor_names_the_endpoints_serving_a_cluster_in_the_profile() -> None:
+    responder = CoordinatorZdo(nwk=0x0000, eui64=NCP_EUI64, endpoints={
+        0x0A: Endpoint(0x0A, 0x0109, 0x0500, 0, (0x0019, 0x0800), (0x0800,)),
+        0x0B: Endpoint(0x0B, 0x0109, 0x0500, 0, (0x0000, 0x0708), ()),
+    })
+
+    def match(tsn: int, profile: int, inputs: tuple[int, ...], outputs: tuple[int, ...] = (), nwk: int = 0) -> bytes:
+        body = struct.pack(f"<BHHB{len(inputs)}HB{len(outputs)}H", tsn, nwk, profile, len(inputs), *inputs,
+                           len(outputs), *outputs)
+        cluster, payload = responder.answer(zdo_t.ZDOCmd.Match_Desc_req, body)
+        assert cluster == zdo_t.ZDOCmd.Match_Desc_rsp
+        return payload
+
+    assert match(1, 0x0109, (0x0019,)) == bytes.fromhex("01 00 0000 01 0A")  # OTA server
+    assert match(2, 0x0109, (0x0708,)) == bytes.fromhex("02 00 0000 01 0B")  # the GPF's Device Management
+    assert match(3, 0x0109, (0x0000, 0x0800)) == bytes.fromhex("03 00 0000 02 0A 0B")  # any of the inputs
+    assert match(4, 0x0109, (), (0x0800,)) == bytes.fromhex("04 00 0000 01 0A")  # an output cluster
+    assert match(5, 0x0104, (0x0019,)) == bytes.fromhex("05 00 0000 00")  # another profile: none
+    assert match(6, 0x0109, (0x0702,)) == bytes.fromhex("06 00 0000 00")  # no Metering server here
+    assert match(7, 0x0109, (0x0019,), nwk=0x1234) == bytes.fromhex("07 81 3412 00")  # DEVICE_NOT_FOUND
+    assert responder.answer(zdo_t.ZDOCmd.Match_Desc_req, bytes.fromhex("08 00 00 09 01 02"))[1] == bytes.fromhex("08 80")
 
 
 def test_unsupported_or_malformed_zdo_requests_get_status_not_silence() -> None:

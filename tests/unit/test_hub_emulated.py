@@ -218,6 +218,18 @@ async def test_the_ncp_holds_only_the_joining_devices_key_when_the_window_opens(
         assert WILDCARD_EUI64 not in held and radio.unknown_commands == []
 
 
+async def test_the_ncp_holds_the_chs_endpoints_as_the_hub_declared_them(rig):
+    # What the NCP answers a device's Match_Desc_req from: input and output lists kept apart.
+    async with emulated(rig) as (radio, hub):
+        held = await radio.acall(lambda: {n: (e.profile_id, e.input_clusters, e.output_clusters)
+                                          for n, e in radio.ncp.endpoints.items()})
+        assert held[0x0A] == (0x0109, (0x0019, 0x0800), (0x0800,)), "OTA and Key Establishment servers"
+        assert held[0x0B] == (0x0109, (0x0000, 0x0708), ()), "the GPF: Basic and Device Management"
+        found = await radio.acall(lambda: {e.details["cluster"]: e.details["endpoint"]
+                                           for e in radio.han.device(PPMID).events.named("service_found")})
+        assert found == {0x0019: 0x0A, 0x0800: 0x0A, 0x0708: 0x0B}
+
+
 async def test_an_ncp_without_the_clear_frame_still_admits_and_says_so(rig, caplog):
     with EmulatedRadio(rig) as radio:
         radio.call(lambda: radio.ncp.dispatcher.handlers.pop("clearTransientLinkKeys"))

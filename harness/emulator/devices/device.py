@@ -28,7 +28,17 @@ from .behaviours import Conformant, make_behaviour
 from .events import DeviceEvent, EventLog
 from .keys import InstallCodeError, link_key_from_install_code
 from .ota_client import OtaClient, ReceivedImage
-from .settings import BASIC, CLIENT_CLUSTERS, DEVICE_MANAGEMENT, IDENTIFY, OTA, SERVER_CLUSTERS, DeviceSettings, DeviceTimings
+from .settings import (
+    BASIC,
+    CLIENT_CLUSTERS,
+    DEVICE_MANAGEMENT,
+    IDENTIFY,
+    KEY_ESTABLISHMENT,
+    OTA,
+    SERVER_CLUSTERS,
+    DeviceSettings,
+    DeviceTimings,
+)
 from .key_establishment import KeyEstablishmentClient
 from .settings import KEY_ESTABLISHMENT
 from .tenancy import TenancyReader
@@ -45,6 +55,7 @@ from .zcl import (
     parse_header,
 )
 from .zcl_store import AttributeStore, build_store, software_build_id
+from .discovery import MATCH_DESC_RSP, ServiceDiscovery
 from .zdo import ZdoDecodeError, ZdoServer, device_annce
 
 if TYPE_CHECKING:
@@ -104,6 +115,7 @@ class EmulatedDevice:
         self.behaviour: Conformant = make_behaviour(settings.behaviour, device_name=settings.name)
         self.store: AttributeStore = build_store(settings)
         self.zdo = ZdoServer(settings)
+        self.services = ServiceDiscovery(self)
         self.link = LinkState.OFF
         self.nwk: int | None = None
         self.running_version = settings.firmware_version
@@ -317,7 +329,14 @@ class EmulatedDevice:
         await asyncio.sleep(self.timings.after_join_s)
         if not self.joined:
             return
-        # CBKE with the trust centre first, when the device requires it; it leaves if that fails.
+        # Find the CH's services first, as a real device does (Match_Desc_req): asked afresh after
+        # a fresh join, kept across a rejoin.
+        if not rejoin:
+            self.services.forget()
+        await self.services.discover(self._services_needed())
+        if not self.joined:
+            return
+        # CBKE with the trust centre next, when the device requires it; it leaves if that fails.
         if not await self.key_establishment.after_join(rejoin) or not self.joined:
             return
         self.tenancy.read_now("rejoined" if rejoin else "joined")
@@ -325,6 +344,14 @@ class EmulatedDevice:
         self.ota.after_join()
         if self.timings.query_interval_s and (self._query_poller is None or self._query_poller.done()):
             self._query_poller = self.spawn(self._poll_queries(self.timings.query_interval_s), name="query-poll")
+
+    def _services_needed(self) -> list[int]:
+        """The clusters whose CH server this device uses: OTA, Key Establishment if it runs CBKE, the GPF."""
+        needed = [OTA]
+        if self.key_establishment.required:
+            needed.append(KEY_ESTABLISHMENT)
+        needed.append(DEVICE_MANAGEMENT)
+        return needed
 
     async def _poll_queries(self, period: float) -> None:
         while self.joined:
@@ -429,6 +456,12 @@ class EmulatedDevice:
 
     def _receive_zdo(self, frame: AirFrame) -> None:
         assert self.nwk is not None
+        if frame.cluster_id == MATCH_DESC_RSP:
+            try:
+                self.services.on_response(frame.payload)
+            except ValueError as exc:
+                self.events.record("malformed_frame", cluster=frame.cluster_id, error=str(exc))
+            return
         self.events.record("zdo_request", cluster=frame.cluster_id)
         reply, leave = self.zdo.handle(frame.cluster_id, frame.payload, nwk=self.nwk, broadcast=frame.broadcast)
         if reply is not None:
@@ -532,12 +565,23 @@ class EmulatedDevice:
             )
         )
 
-    def send_zcl(self, cluster: int, payload: bytes, *, dst_ep: int) -> None:
-        """A device-initiated ZCL frame to the coordinator (OTA requests, tenancy reads)."""
+    def send_zcl(self, cluster: int, payload: bytes) -> None:
+        """A device-initiated ZCL frame to the CH endpoint serving ``cluster`` (found by Match_Desc)."""
         if not self.joined or self.nwk is None:
             self.events.record("send_skipped", cluster=cluster, reason=f"link {self.link.value}")
             return
+        dst_ep = self.services.endpoint(cluster)
+        if dst_ep is None:
+            self.events.record("send_skipped", cluster=cluster, reason="no CH endpoint found for this cluster")
+            return
         self._send(AirFrame(self.nwk, COORDINATOR_NWK, SE_PROFILE, cluster, self.settings.endpoint, dst_ep, payload))
+
+    def send_zdo(self, cluster: int, payload: bytes) -> None:
+        """A device-initiated ZDO request to the coordinator (Match_Desc_req)."""
+        if not self.joined or self.nwk is None:
+            self.events.record("send_skipped", cluster=cluster, reason=f"link {self.link.value}")
+            return
+        self._send(AirFrame(self.nwk, COORDINATOR_NWK, ZDO_PROFILE, cluster, 0, 0, payload))
 
     # -- waiting (tests) ------------------------------------------------------------------------
     async def wait_for(

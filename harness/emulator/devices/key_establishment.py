@@ -2,7 +2,7 @@
 
 A GB IHD or PPMID joins with its install-code key and then, as the initiator U, runs
 Certificate-Based Key Establishment with the trust centre's Key Establishment server (the CH,
-endpoint ``settings.ch_endpoint``) to replace that key with a trust-centre link key (SE 1.x
+at the endpoint the device found with Match_Desc_req, :mod:`.discovery`) to replace that key with a trust-centre link key (SE 1.x
 07-5356 Annex C.3; security test-vector notes §5). If the trust centre refuses, or does not
 answer in time, the device gives up and leaves the HAN.
 
@@ -145,8 +145,8 @@ class KeResult:
     """How one run ended, from the device's side."""
 
     established: bool
-    stage: str  # initiate | ephemeral_data | confirm_key | done
-    status: str  # SUCCESS, a Terminate status name, TIMEOUT, STALLED, ABANDONED
+    stage: str  # discovery | initiate | ephemeral_data | confirm_key | done
+    status: str  # SUCCESS, a Terminate status name, TIMEOUT, STALLED, ABANDONED, NO_SERVER
     by: str  # who ended it: "device", "trust centre", or "" on success
     reason: str
 
@@ -211,11 +211,23 @@ class KeyEstablishmentClient:
         """
         if not self.required or (rejoin and self.link_key is not None):
             return True
+        if self.device.services.endpoint(KEY_ESTABLISHMENT_CLUSTER) is None:
+            return self._no_server()
         result = await self.run()
         if result.established:
             return True
         if result.status not in ("STALLED", "ABANDONED") and self.device.joined:
             self.device.leave_after_failed_key_establishment(f"CBKE failed at {result.stage}: {result.reason}")
+        return False
+
+    def _no_server(self) -> bool:
+        """No Key Establishment server was found: the device cannot run CBKE, so it leaves."""
+        reason = "no Key Establishment server found: the coordinator's Match_Desc_rsp named none"
+        self.results.append(KeResult(False, "discovery", "NO_SERVER", "device", reason))
+        self.device.events.record("cbke_failed", stage="discovery", status="NO_SERVER", by="device", reason=reason)
+        self._hold_off_until = self.device.clock() + self.timings.retry_after_s
+        if self.device.joined:
+            self.device.leave_after_failed_key_establishment(reason)
         return False
 
     async def run(self) -> KeResult:
@@ -342,7 +354,7 @@ class KeyEstablishmentClient:
         tsn = self.device.next_tsn()
         payload = encode(command, args, direction=C2S, tsn=tsn, disable_default_response=True)
         self.device.events.record("cbke_sent", command=command.name.lower())
-        self.device.send_zcl(KEY_ESTABLISHMENT_CLUSTER, payload, dst_ep=self.device.settings.ch_endpoint)
+        self.device.send_zcl(KEY_ESTABLISHMENT_CLUSTER, payload)
         return tsn
 
     async def _request(self, command: Command, args: dict[str, Any], *, timeout: float) -> KeFrame:

@@ -182,7 +182,6 @@ class OtaClient:
         self.pending: ReceivedImage | None = None
         #: Every complete download, accepted or not, in order.
         self.received: list[ReceivedImage] = []
-        self._server_ep = device.settings.ch_endpoint
         self._last_block_request = float("-inf")
         self._more_images_needed = device.settings.requires_more_images
 
@@ -301,7 +300,7 @@ class OtaClient:
         if broadcast and self._device.rng.randint(1, 100) > int(args.query_jitter):
             self._device.events.record("image_notify_jittered", query_jitter=int(args.query_jitter))
             return
-        self._server_ep = src_ep
+        self._device.services.learn(OTA, src_ep)  # the notify names the server's endpoint
         if self.state is S.WAITING_TO_UPGRADE:
             self._ask_again("image notify while waiting to upgrade")
         else:
@@ -404,7 +403,8 @@ class OtaClient:
                 device.events.record("offer_ignored", reason="image size 0")
                 self._fire(I.NO_IMAGE, status="ignored")
                 return None
-            self._server_ep = message.src_ep or self._server_ep
+            if message.src_ep:
+                device.services.learn(OTA, message.src_ep)
             self._set_attr(Attr.upgrade_server_id, t.EUI64(device.coordinator_eui64[::-1]))
             self._start_download(offer)
             return offer
@@ -667,7 +667,7 @@ class OtaClient:
     # -- plumbing ------------------------------------------------------------------------------
     def _send(self, command: str, **args: Any) -> None:
         payload = ota_request(self._device.next_tsn(), command, **args)
-        self._device.send_zcl(OTA, payload, dst_ep=self._server_ep)
+        self._device.send_zcl(OTA, payload)
 
     async def _receive(self, names: set[str], timeout: float) -> _Message | None:
         """The next server message with one of ``names``, or None after ``timeout`` of silence."""

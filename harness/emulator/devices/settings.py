@@ -98,9 +98,6 @@ class DeviceSettings:
     stack_version: int = 0x0002  # ZigBee PRO, as in the OTA header
     power_source: int = 0x01  # Basic PowerSource: mains (single phase)
     endpoint: int = 1
-    #: CH endpoints (rig-configurable): OTA server + Key Establishment, and the GPF (Device Management server).
-    ch_endpoint: int = 0x0A
-    gpf_endpoint: int = 0x0B
     min_block_period_ms: int = 0
     max_data_size: int = 64
     uses_page_requests: bool = False
@@ -201,7 +198,7 @@ def settings_from_rig(dut: Any, profile: Any, *, supplier_key: Path | None = Non
 
     Duck-typed on the field names of the rig/profile contract, so it does not import harness.rig.
     The emulated device's own install code is ``emulation.install_code_override`` when set (a device
-    whose label is wrong), else the rig's. ``overrides`` replace any field (e.g. ``ch_endpoint``).
+    whose label is wrong), else the rig's. ``overrides`` replace any field (e.g. ``max_data_size``).
     """
     emulation = getattr(dut, "emulation", None)
     if emulation is None:

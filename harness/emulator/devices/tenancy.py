@@ -76,7 +76,7 @@ class TenancyReader:
                 direction=Direction.Client_to_Server,
                 disable_default_response=False,
             )
-            device.send_zcl(DEVICE_MANAGEMENT, payload, dst_ep=device.settings.gpf_endpoint)
+            device.send_zcl(DEVICE_MANAGEMENT, payload)
             try:
                 records = await asyncio.wait_for(self._responses.get(), device.timings.response_timeout_s)
             except TimeoutError:

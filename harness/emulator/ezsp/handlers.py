@@ -160,13 +160,22 @@ def get_policy(ncp: EmulatedNcp, request: Request) -> Result:
 
 @handles("addEndpoint")
 def add_endpoint(ncp: EmulatedNcp, request: Request) -> Result:
+    """Register an endpoint; its cluster lists split by the counts, as the frame lays them out.
+
+    The two lists follow each other with no length prefix of their own, so a schema decode puts
+    every cluster in the first; ``inputClusterCount`` says where the outputs begin.
+    """
+    clusters = [*request["inputClusterList"], *request["outputClusterList"]]
+    inputs, outputs = request["inputClusterCount"], request["outputClusterCount"]
+    if len(clusters) != inputs + outputs:
+        return {"status": Status.INVALID_PARAMETER}  # the counts and the lists disagree
     endpoint = Endpoint(
         endpoint=request["endpoint"],
         profile_id=request["profileId"],
         device_id=request["deviceId"],
         device_version=request["deviceVersion"],
-        input_clusters=tuple(request["inputClusterList"]),
-        output_clusters=tuple(request["outputClusterList"]),
+        input_clusters=tuple(clusters[:inputs]),
+        output_clusters=tuple(clusters[inputs:]),
     )
     ncp.endpoints[endpoint.endpoint] = endpoint
     return {"status": Status.OK}

@@ -1,0 +1,95 @@
+"""How a device finds the CH's services: a ZDO Match_Desc_req to the coordinator, as real ones do.
+
+A GB device is not told the CH's endpoint numbers. After joining it asks the coordinator's ZDO
+(Match Descriptor, Zigbee spec 2.4.3.1.7) which endpoint holds the server side of each cluster
+it uses: OTA Upgrade (0x0019), Key Establishment (0x0800) when it runs CBKE, and the GPF's Device
+Management (0x0708). The NCP answers from the endpoints the host registered with addEndpoint, so a
+hub that forgets to declare a cluster leaves its devices unable to find that service -- as on a
+bench -- and the conformance suite sees the consequence.
+
+What was found is kept across rejoins (a device keeps it in RAM while it stays powered) and
+forgotten when the device leaves or reboots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from harness.emulator.air import COORDINATOR_NWK, SE_PROFILE
+
+if TYPE_CHECKING:
+    from .device import EmulatedDevice
+
+MATCH_DESC_REQ = 0x0006
+MATCH_DESC_RSP = 0x8006
+ZDO_SUCCESS = 0x00
+
+
+class ServiceDiscovery:
+    """The device's map of cluster -> CH endpoint, filled by Match_Desc_req."""
+
+    def __init__(self, device: EmulatedDevice) -> None:
+        self._device = device
+        self._found: dict[int, int] = {}
+        self._waiting: dict[int, asyncio.Future[tuple[int, list[int]]]] = {}
+
+    def endpoint(self, cluster: int) -> int | None:
+        """The CH endpoint serving ``cluster``, or None if it has not been found."""
+        return self._found.get(cluster)
+
+    def learn(self, cluster: int, endpoint: int) -> None:
+        """An endpoint seen in use (an Image Notify names its sender's): kept like a discovered one."""
+        self._found[cluster] = endpoint
+
+    def forget(self) -> None:
+        self._found.clear()
+
+    async def discover(self, clusters: Iterable[int]) -> dict[int, int | None]:
+        """Find each cluster's server endpoint not yet known; returns every asked cluster's endpoint."""
+        for cluster in clusters:
+            if cluster not in self._found:
+                endpoint = await self._ask(cluster)
+                if endpoint is not None:
+                    self._found[cluster] = endpoint
+        return {cluster: self._found.get(cluster) for cluster in clusters}
+
+    def on_response(self, payload: bytes) -> None:
+        """A Match_Desc_rsp from the coordinator (malformed ones raise ValueError for the caller)."""
+        try:
+            tsn, status, _nwk, count = struct.unpack_from("<BBHB", payload)
+        except struct.error as exc:
+            raise ValueError(f"Match_Desc_rsp too short: {payload.hex()}") from exc
+        endpoints = list(payload[5:5 + count])
+        if len(endpoints) != count:
+            raise ValueError(f"Match_Desc_rsp lists {count} endpoints but carries {len(endpoints)}")
+        waiter = self._waiting.get(tsn)
+        if waiter is not None and not waiter.done():
+            waiter.set_result((status, endpoints))
+
+    async def _ask(self, cluster: int) -> int | None:
+        device = self._device
+        loop = asyncio.get_running_loop()
+        for attempt in range(device.timings.request_retries + 1):
+            tsn = device.next_tsn()
+            answered: asyncio.Future[tuple[int, list[int]]] = loop.create_future()
+            self._waiting[tsn] = answered
+            # NWKAddrOfInterest, ProfileID, one input (server-side) cluster, no output clusters.
+            payload = struct.pack("<BHHBHB", tsn, COORDINATOR_NWK, SE_PROFILE, 1, cluster, 0)
+            device.events.record("match_desc_sent", cluster=cluster, attempt=attempt)
+            device.send_zdo(MATCH_DESC_REQ, payload)
+            try:
+                status, endpoints = await asyncio.wait_for(answered, device.timings.response_timeout_s)
+            except TimeoutError:
+                continue
+            finally:
+                self._waiting.pop(tsn, None)
+            if status != ZDO_SUCCESS or not endpoints:
+                device.events.record("service_not_found", cluster=cluster, status=status)
+                return None
+            device.events.record("service_found", cluster=cluster, endpoint=endpoints[0])
+            return endpoints[0]
+        device.events.record("service_discovery_unanswered", cluster=cluster)
+        return None

@@ -7,8 +7,9 @@ Management (0x0708). The NCP answers from the endpoints the host registered with
 hub that forgets to declare a cluster leaves its devices unable to find that service -- as on a
 bench -- and the conformance suite sees the consequence.
 
-What was found is kept across rejoins (a device keeps it in RAM while it stays powered) and
-forgotten when the device leaves or reboots.
+What was found is kept across a rejoin (a reboot after activation included) and asked afresh
+after a fresh join, when the device may be on another CH. An Image Notify also teaches the OTA
+server's endpoint: the ZCL OTA client queries the server that notified it.
 """
 
 from __future__ import annotations

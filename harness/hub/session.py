@@ -106,11 +106,19 @@ class HubRun:
                 f"{'emulated ' if self.emulated else ''}EZSP v{facts['ezsp_version']}, stack {facts['ncp_firmware']}, "
                 f"HAN on {facts['han']}"
             )
-            admitted = []
+            admitted, failed_cbke = [], []
             for dut in self.rig.devices:
-                await hub.join(dut.name)
-                admitted.append(dut.name)
-            self.check_lines = [radio, f"admitted: {', '.join(admitted) or 'no devices under test'}"]
+                if await hub.join(dut.name) is not None:
+                    admitted.append(dut.name)
+                    continue
+                # It joined and failed key establishment: a defect of the device, which its
+                # key-establishment test reports; the rest of the rig can still be tested.
+                outcome = hub.key_establishment.outcome(dut.name)
+                failed_cbke.append(outcome.describe() if outcome is not None else f"{dut.name}: CBKE failed")
+            nobody = "none" if self.rig.devices else "no devices under test"
+            self.check_lines = [radio, f"admitted: {', '.join(admitted) or nobody}"]
+            if failed_cbke:
+                self.check_lines.append("joined but failed key establishment, so not admitted: " + "; ".join(failed_cbke))
             return "; ".join(self.check_lines)
         finally:
             await hub.stop()

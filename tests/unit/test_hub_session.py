@@ -43,6 +43,15 @@ def test_the_session_hub_knows_the_devices_the_check_admitted(run):
     assert admitted == ["ihd1", "ppmid1"] and outcome == "transferred"
 
 
+def test_a_device_that_fails_key_establishment_is_not_listed_as_admitted(run):
+    run.port()  # the emulator is up; its PPMID's certificate now comes from another CA
+    run.radio.han.device("ppmid1").set_behaviour("cbke_foreign_issuer")
+    detail = run.check_radio_and_devices()
+    assert "admitted: ihd1;" in detail
+    assert "joined but failed key establishment, so not admitted: ppmid1 (00:0D:6F:00:0B:12:34:51): CBKE failed" in detail
+    assert "UNKNOWN_ISSUER" in detail
+
+
 def test_importing_the_hub_adds_no_radio_check():
     """Importing the hub must not add a radio check to every run (it would start an emulator)."""
     probe = (

@@ -152,6 +152,21 @@ def test_match_descriptor_names_the_endpoints_serving_a_cluster_in_the_profile()
     assert responder.answer(zdo_t.ZDOCmd.Match_Desc_req, bytes.fromhex("08 00 00 09 01 02"))[1] == bytes.fromhex("08 80")
 
 
+def test_add_endpoint_splits_the_cluster_lists_by_their_counts() -> None:
+    from harness.emulator.ezsp.handlers import add_endpoint
+    from harness.emulator.ezsp.status import Status
+
+    ncp = EmulatedNcp(ezsp_version=13, nvram=Nvram(eui64=NCP_EUI64), write=lambda b: None)
+    # A schema decode puts every cluster in the first list; the counts say where outputs begin.
+    request = {"endpoint": 10, "profileId": 0x0109, "deviceId": 0x0500, "deviceVersion": 0,
+               "inputClusterCount": 2, "outputClusterCount": 1,
+               "inputClusterList": [0x0019, 0x0800, 0x0800], "outputClusterList": []}
+    assert add_endpoint(ncp, request) == {"status": Status.OK}
+    assert (ncp.endpoints[10].input_clusters, ncp.endpoints[10].output_clusters) == ((0x0019, 0x0800), (0x0800,))
+    assert add_endpoint(ncp, {**request, "endpoint": 11, "outputClusterCount": 3}) == {"status": Status.INVALID_PARAMETER}
+    assert 11 not in ncp.endpoints
+
+
 def test_unsupported_or_malformed_zdo_requests_get_status_not_silence() -> None:
     responder = zdo()
     assert responder.answer(0x0031, bytes.fromhex("0B 00"))[1] == bytes.fromhex("0B 84")  # Mgmt_Lqi: NOT_SUPPORTED

@@ -50,6 +50,7 @@ class ServiceDiscovery:
 
     async def discover(self, clusters: Iterable[int]) -> dict[int, int | None]:
         """Find each cluster's server endpoint not yet known; returns every asked cluster's endpoint."""
+        clusters = list(clusters)
         for cluster in clusters:
             if cluster not in self._found:
                 endpoint = await self._ask(cluster)

@@ -82,21 +82,21 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"harness emulator serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
+    # Ctrl-C and SIGTERM both ask for a clean stop. Both are handled from before the port is printed:
+    # a host may connect and interrupt while the print itself is still returning.
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         with radio:
             print(radio.port, flush=True)
-            try:
-                stop.wait()
-            except KeyboardInterrupt:
-                pass
+            stop.wait()
             unknown = radio.unknown_commands
     except (OSError, ValueError) as exc:
         print(f"harness emulator serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     print(f"stopped after {len(radio.frame_log)} frames; unknown commands: "
           f"{', '.join(map(str, unknown)) or 'none'}", file=sys.stderr)
     return EXIT_OK

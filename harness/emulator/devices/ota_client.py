@@ -592,8 +592,8 @@ class OtaClient:
             self._discard()
             self._fire(I.GIVE_UP)
         else:
-            device.vanish(f"left the HAN {where} an OTA transfer" if held < offer.image_size
-                          else "left the HAN after the last block of an OTA transfer")
+            transfer = "of an OTA transfer" if where.startswith("after") else "an OTA transfer"
+            device.vanish(f"left the HAN {where} {transfer}")
         return "stop"
 
     async def _wait_for_data(self, args: Any, offer: Offer) -> None:

@@ -6,9 +6,12 @@ A :class:`Rig` is passive, frozen data; the hub and the emulator act on it. Load
 and the profiles the devices name are loaded with the rig so that a missing one fails here,
 naming the device, and not in the middle of a test.
 
+An emulated device's ``behaviour`` must name a registered behaviour (the emulator's own or a
+lab's, see :mod:`harness.emulator.devices.behaviours`); an unknown one fails here, naming the key.
+
 Files a rig refers to (images, the supplier key) are build outputs that may be produced after
-the rig is written; their existence is a rig CHECK (:mod:`harness.rigcheck`), run before the
-first test that uses the rig, not a loading rule.
+the rig is written; their existence and contents are a rig CHECK (:mod:`harness.rigcheck`), run
+before the first test that uses the rig, not a loading rule.
 
 The format is described in README.md ("Rig files") and rigs/bench1.toml.
 """

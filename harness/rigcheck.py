@@ -177,7 +177,8 @@ def check_referenced_files(rig: Rig) -> str:
         if problem is not None:
             raise RigCheckFailed(f"{display_path(rig.path)}: images[{index}] {image.name!r} "
                                  f"(purpose {image.purpose}): {problem}")
-        verified += public_key is not None
+        if public_key is not None:
+            verified += 1
     good = len(rig.images) - sum(image.purpose in MEANT_TO_BE_BAD for image in rig.images)
     signatures = f", {verified} signature(s) verified" if public_key is not None else ""
     bad = f", {len(rig.images) - good} meant to be bad (present)" if good < len(rig.images) else ""

@@ -6,9 +6,12 @@ A :class:`Rig` is passive, frozen data; the hub and the emulator act on it. Load
 and the profiles the devices name are loaded with the rig so that a missing one fails here,
 naming the device, and not in the middle of a test.
 
+An emulated device's ``behaviour`` must name a registered behaviour (the emulator's own or a
+lab's, see :mod:`harness.emulator.devices.behaviours`); an unknown one fails here, naming the key.
+
 Files a rig refers to (images, the supplier key) are build outputs that may be produced after
-the rig is written; their existence is a rig CHECK (:mod:`harness.rigcheck`), run before the
-first test that uses the rig, not a loading rule.
+the rig is written; their existence and contents are a rig CHECK (:mod:`harness.rigcheck`), run
+before the first test that uses the rig, not a loading rule.
 
 The format is described in README.md ("Rig files") and rigs/bench1.toml.
 """
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from harness.emulator.devices.behaviours import BehaviourError, UnknownBehaviourError, behaviour_class
 from harness.keys import check_install_code, read_secret
 from harness.ports import PortSpec, UsbMatch, parse_port_text
 from harness.profiles import ROLES, Profile, ProfileError, available_profiles, load_profile
@@ -445,7 +449,7 @@ class _RigReader:
 
     def emulation(self, table: Table) -> DeviceEmulation:
         emulation = DeviceEmulation(
-            behaviour=table.text("behaviour", "conformant"),
+            behaviour=self.behaviour(table),
             firmware_version=table.integer("firmware_version", min=0, max=0xFFFFFFFF, hex_width=8),
             hardware_version=table.integer("hardware_version", min=0, max=0xFFFF, hex_width=4),
             manufacturer_name=table.text("manufacturer_name"),
@@ -459,6 +463,15 @@ class _RigReader:
         )
         table.finish()
         return emulation
+
+    def behaviour(self, table: Table) -> str:
+        """The emulated behaviour's name, which must be registered (the package's own or a lab's)."""
+        name = table.text("behaviour", "conformant")
+        try:
+            behaviour_class(name)
+        except (UnknownBehaviourError, BehaviourError) as exc:
+            table.fail("behaviour", str(exc))
+        return name
 
     # -- [[images]], [supplier], [power], [operator] -----------------------------------------
 

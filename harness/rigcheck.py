@@ -18,8 +18,13 @@ import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from harness.ota import ImageFile, OtaError, SignatureStatus, verify
+from harness.ota.gbcs import SIGNATURE_SIZE, TRAILER_SIZE
+from harness.ota.signing import load_public_key
 from harness.ports import PortError, check_port_present
-from harness.rig import Rig
+from harness.rig import ImageAssignment, Rig
 from harness.tomlread import ConfigError, display_path
 
 
@@ -144,17 +149,78 @@ class RigChecker:
 BUILD_IMAGES_HINT = "build them with `harness image build-samples`"
 
 
+#: Image purposes whose file is meant to be bad: the files check only asks that they exist.
+MEANT_TO_BE_BAD = frozenset({"bad-signature", "corrupted"})
+
+
 @rig_check("referenced files")
 def check_referenced_files(rig: Rig) -> str:
-    """Every image file and the supplier key exist (profiles were checked when the rig loaded)."""
+    """Every image file and the supplier key exist, and every image meant to be good is one.
+
+    Each image is parsed with the harness's OTA codec, and its supplier signature verified with
+    the rig's key, unless its purpose is to be bad (:data:`MEANT_TO_BE_BAD`). A bad image is
+    reported in one line naming the image, the file and the byte offset, here rather than inside
+    the first test that offers it. Profiles were checked when the rig loaded.
+    """
     missing = [f"images[{index}] {image.name!r}: {display_path(image.file)}"
                for index, image in enumerate(rig.images) if not image.file.is_file()]
     if rig.supplier_key is not None and not rig.supplier_key.is_file():
         missing.append(f"supplier.verification_key: {display_path(rig.supplier_key)}")
     if missing:
         raise RigCheckFailed(f"{display_path(rig.path)}: file not found: {'; '.join(missing)} ({BUILD_IMAGES_HINT})")
+    public_key = _supplier_key(rig)
+    verified = 0
+    for index, image in enumerate(rig.images):
+        if image.purpose in MEANT_TO_BE_BAD:
+            continue
+        problem = _image_problem(rig, image, public_key)
+        if problem is not None:
+            raise RigCheckFailed(f"{display_path(rig.path)}: images[{index}] {image.name!r} "
+                                 f"(purpose {image.purpose}): {problem}")
+        if public_key is not None:
+            verified += 1
+    good = len(rig.images) - sum(image.purpose in MEANT_TO_BE_BAD for image in rig.images)
+    signatures = f", {verified} signature(s) verified" if public_key is not None else ""
+    bad = f", {len(rig.images) - good} meant to be bad (present)" if good < len(rig.images) else ""
     key = ", supplier key" if rig.supplier_key is not None else ""
-    return f"{len(rig.images)} image(s){key}, {len(rig.profiles)} profile(s): {', '.join(sorted(rig.profiles))}"
+    return (f"{good} image(s) parsed{signatures}{bad}{key}, "
+            f"{len(rig.profiles)} profile(s): {', '.join(sorted(rig.profiles))}")
+
+
+def _supplier_key(rig: Rig) -> ec.EllipticCurvePublicKey | None:
+    """The rig's supplier verification key, loaded; a file that is no P-256 public key fails the check."""
+    if rig.supplier_key is None:
+        return None
+    try:
+        return load_public_key(rig.supplier_key.read_bytes())
+    except OtaError as exc:
+        raise RigCheckFailed(f"{display_path(rig.path)}: supplier.verification_key: "
+                             f"{display_path(rig.supplier_key)}: {exc.problem}") from None
+
+
+def _image_problem(rig: Rig, image: ImageAssignment, public_key: ec.EllipticCurvePublicKey | None) -> str | None:
+    """What is wrong with an image meant to be good, as ``file: field at byte N: problem``, or None."""
+    where = display_path(image.file)
+    try:
+        with ImageFile.open(image.file) as opened:
+            status = verify(opened, public_key) if public_key is not None else None
+            span = opened.manufacturer_image_span
+    except OtaError as exc:
+        at = f"{exc.field} at byte {exc.offset}" if exc.offset is not None else exc.field
+        return f"{where}: {at}: {exc.problem}"
+    except OSError as exc:
+        return f"{where}: cannot read: {exc.strerror or exc}"
+    if status is SignatureStatus.INVALID:
+        offset = span[0] + span[1] + TRAILER_SIZE - SIGNATURE_SIZE if span is not None else None
+        return (f"{where}: signature at byte {offset}: does not verify with the supplier key "
+                f"{display_path(rig.supplier_key or '')}")
+    if status is SignatureStatus.ABSENT:
+        requiring = sorted({rig.device(name).profile for name in image.devices
+                            if rig.profile_for(name).ota.require_signature})
+        if requiring:
+            return (f"{where}: no supplier signature, and profile(s) {', '.join(requiring)} "
+                    f"require one (ota.require_signature)")
+    return None
 
 
 @rig_check("radio port")

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     check.add_argument("rig", nargs="?", default=None, metavar="NAME|PATH",
                        help=f"rig name or rig file (default: ${RIG_ENV}, then '{DEFAULT_RIG}')")
     check.add_argument("--files-only", action="store_true",
-                       help="check the rig file and what it references; do not bring the radio up "
+                       help="check the rig file and the files it names (every image parsed, its "
+                            "signature verified where it must be valid); do not bring the radio up "
                             "or ask the devices to join")
     _add_rigs_dir(check)
     check.set_defaults(func=run_check)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: The repository's sample OTA images (built by `harness image build-samples`).
+SAMPLE_IMAGES = Path(__file__).resolve().parents[2] / "firmware_images"
+
 # Published install-code test vectors (security-test-vectors.md, IC-5 and IC-1) and a made-up
 # network key. The secret-leak tests grep every message for these digits.
 IHD_INSTALL_CODE = "83FED3407A939723A5C639B269161802AEBB"
@@ -174,5 +177,6 @@ def make_tree(root: Path, rigs: dict[str, str] | None = None, *, images: bool = 
         (root / "rigs" / f"{name}.toml").write_text(text)
     if images:
         (root / "images").mkdir(exist_ok=True)
-        (root / "images" / "ppmid-next.ota").write_bytes(b"\x1e\xf1\xee\x0b")
+        # A real, well-formed image: the files check parses every image a rig names.
+        (root / "images" / "ppmid-next.ota").write_bytes((SAMPLE_IMAGES / "ppmid-next.ota").read_bytes())
     return root

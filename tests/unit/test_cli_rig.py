@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,7 @@ def test_check_a_ready_rig(tree: Path, capsys: pytest.CaptureFixture[str]) -> No
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "ok   rig loads: rigs/emulated.toml (devices: ihd1, ppmid1)",
-        "ok   referenced files: 1 image(s), 2 profile(s): ihd-generic, ppmid-generic",
+        "ok   referenced files: 1 image(s) parsed, 2 profile(s): ihd-generic, ppmid-generic",
         "ok   radio port: emulated radio (EZSP v13, pty); started with the session",
     ]
 
@@ -56,6 +58,20 @@ def test_a_failing_check_stops_the_list(tree: Path, capsys: pytest.CaptureFixtur
     assert main(["rig", "check", "emulated", "--files-only"]) == 2
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[1].startswith("FAIL referenced files: rigs/emulated.toml: file not found: ")
+
+
+@pytest.mark.parametrize("files_only", [True, False], ids=["files-only", "full"])
+def test_an_upgrade_image_of_random_bytes_fails_the_files_check_in_one_line(
+    tree: Path, capsys: pytest.CaptureFixture[str], files_only: bool
+) -> None:
+    """100 random bytes named as the upgrade: the check parses it and names image, file and offset."""
+    (tree / "images" / "ppmid-next.ota").write_bytes(b"\x00" + random.Random(100).randbytes(99))
+    assert main(["rig", "check", "emulated", *(["--files-only"] if files_only else [])]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"FAIL referenced files: rigs/emulated\.toml: images\[0\] 'ppmid-next' \(purpose upgrade\): "
+                        r"images/ppmid-next\.ota: header\.magic at byte 0: expected 0x0beef11e, got 0x[0-9a-f]{8}",
+                        lines[1]), lines[1]
 
 
 def test_list(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:

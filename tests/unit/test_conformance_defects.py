@@ -1,82 +1,131 @@
 """Proof that the conformance suite catches defects, each with the test meant to catch it.
 
-rigs/emulated-defects.toml puts one emulated PPMID per defect the emulator offers
-(``harness.emulator.devices.behaviours.BEHAVIOURS``) plus conformant controls (one of them
-downloading with Image Page Requests) on one HAN. The
-whole conformance suite runs against it ONCE (in a subprocess, as a lab would run it), and the
-failures are read back per device from the JUnit XML. :data:`EXPECTED` is the map the suite is
-designed to: defect -> the conformance tests it must fail. A defect that fails fewer tests is a
-gap in the suite; one that fails more means a test is judging something it was not written for.
-Either way the test fails with the whole map as a table; the table is printed on success too
-(``pytest -s`` shows it, and it is in the test's captured output in the HTML report).
+rigs/emulated-defects.toml puts one emulated PPMID per emulated behaviour (the package's own and
+any a lab registered, see ``harness.emulator.devices.behaviours``) plus conformant controls (one of
+them downloading with Image Page Requests) on one HAN. The whole conformance suite runs against it
+ONCE (in a subprocess, as a lab would run it), and the failures are read back per device from the
+JUnit XML. The map the suite is designed to -- defect -> the conformance tests it must fail, controls
+failing none -- is data: tests/conformance/defect-map.toml, extended by a lab's own map files named in
+``$HARNESS_DEFECT_MAPS`` (and its own defects rig in ``$HARNESS_DEFECTS_RIG``). A defect that fails
+fewer tests is a gap in the suite; one that fails more means a test is judging something it was not
+written for. Either way the test fails with the whole map as a table; the table is printed on success
+too (``pytest -s`` shows it, and it is in the test's captured output in the HTML report).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness.emulator.devices.behaviours import BEHAVIOURS
+from harness.emulator.devices.behaviours import available_behaviours
 from harness.rig import load_rig
+from harness.tomlread import ConfigError, Table, load_toml
 
 pytest_plugins = ("pytester",)
 
 REPO = Path(__file__).resolve().parents[2]
-DEFECTS_RIG = REPO / "rigs" / "emulated-defects.toml"
 SUITE = REPO / "tests" / "conformance"
+#: The map of the package's own behaviours; a lab adds files with :data:`MAPS_ENV`.
+DEFECT_MAP = SUITE / "defect-map.toml"
+MAPS_ENV = "HARNESS_DEFECT_MAPS"
+RIG_ENV = "HARNESS_DEFECTS_RIG"
+DEFECTS_RIG = Path(os.environ.get(RIG_ENV) or REPO / "rigs" / "emulated-defects.toml")
 
 #: Windows for the run: emulated devices answer within milliseconds, so a silent one may fail fast.
 RUN_OPTIONS = ("--patience=1", "--quiet-window=1")
 
-# Conformance tests, by function name.
-GOOD_IMAGE = "test_good_image_is_transferred_activated_and_read_back"
-FORCED_DOWNGRADE = "test_forced_downgrade_is_installed"
-DOWNGRADE_REFUSED = "test_downgrade_is_refused_unless_forced"
-WAIT_FOR_DATA = "test_wait_for_data_is_honoured"
-RESUME = "test_interrupted_transfer_resumes_from_its_offset"
-WRONG_HARDWARE = "test_image_for_other_hardware_is_never_transferred"
-OTHER_MANUFACTURER = "test_image_for_another_manufacturer_is_not_taken"
-DEVICE_REJECTS_BAD_IMAGE = "test_device_rejects_a_bad_image_with_invalid_image"
-TENANCY_AFTER_JOIN = "test_device_reads_tenancy_after_joining"
-TENANCY_AFTER_COT = "test_device_reads_tenancy_again_after_a_change_of_tenancy"
-KEY_ESTABLISHMENT = "test_device_completes_key_establishment_with_the_ch"
+#: The one conformance test a device with Image Page Requests must pass (the controls prove the page path).
 PAGE_REQUESTS = "test_page_requests_are_served_where_the_device_uses_them"
 
-#: Every test that needs a complete, good download: a device that cannot finish one fails them all.
-NEEDS_A_GOOD_DOWNLOAD = {GOOD_IMAGE, FORCED_DOWNGRADE, WAIT_FOR_DATA, RESUME}
 
-#: defect -> the conformance tests it must fail (and no others). The conformant control fails none.
-EXPECTED: dict[str, set[str]] = {
-    "conformant": set(),
-    # No query, no transfer: every test that needs the device to ask, including the CH's refusals
-    # (the CH decides on what the query says) -- but not the CH discarding a badly signed image,
-    # which happens before the device is asked anything.
-    "never_queries_image": NEEDS_A_GOOD_DOWNLOAD | {WRONG_HARDWARE, DOWNGRADE_REFUSED, OTHER_MANUFACTURER,
-                                                    DEVICE_REJECTS_BAD_IMAGE},
-    # Aborts (status ABORT) half-way: no good download, and a bad image is not rejected with INVALID_IMAGE.
-    "aborts_mid_transfer": NEEDS_A_GOOD_DOWNLOAD | {DEVICE_REJECTS_BAD_IMAGE},
-    # Rejects everything: fine for bad images, wrong for every good one.
-    "rejects_good_image": NEEDS_A_GOOD_DOWNLOAD,
-    # Asks for, and installs, an image for another manufacturer.
-    "accepts_foreign_image": {OTHER_MANUFACTURER},
-    "ignores_wait_for_data": {WAIT_FOR_DATA},
-    # Downloads fine; the activation tests (good image, forced downgrade) see it still runs the old image.
-    "activation_fails": {GOOD_IMAGE, FORCED_DOWNGRADE},
-    "reports_old_version": {GOOD_IMAGE, FORCED_DOWNGRADE},
-    "never_reads_tenancy": {TENANCY_AFTER_JOIN, TENANCY_AFTER_COT},
-    # Leaves half-way through every transfer: like an abort, but silent (the CH's stall timer ends it).
-    "leaves_han": NEEDS_A_GOOD_DOWNLOAD | {DEVICE_REJECTS_BAD_IMAGE},
-    # Key establishment (CBKE, Crypto Suite 2) with the CH as trust centre: each way of getting it wrong.
-    "cbke_suite1_only": {KEY_ESTABLISHMENT},
-    "cbke_foreign_issuer": {KEY_ESTABLISHMENT},
-    "cbke_bad_confirm_key": {KEY_ESTABLISHMENT},
-    "cbke_never_finishes": {KEY_ESTABLISHMENT},
-}
+class DefectMapError(ConfigError):
+    """A defect map is wrong: ``<file>: <key.path>: <what was wrong>``."""
+
+
+def map_files(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The package's map, then each file a lab names in ``$HARNESS_DEFECT_MAPS``."""
+    extra = (os.environ if environ is None else environ).get(MAPS_ENV, "")
+    return [DEFECT_MAP, *(Path(item) for item in extra.split(os.pathsep) if item.strip())]
+
+
+def load_defect_maps(paths: Iterable[Path]) -> dict[str, frozenset[str]]:
+    """defect -> the conformance tests it must fail, from every map file in order.
+
+    ``[groups]`` name sets of tests, used as ``"@name"`` (a group may be used by a later file);
+    ``[defects.NAME] must_fail = [...]``, with an optional ``why``. A defect in two files, a group
+    defined twice, an unknown group or a name that is no test function is a one-line error.
+    """
+    groups: dict[str, tuple[frozenset[str], Path]] = {}
+    expected: dict[str, frozenset[str]] = {}
+    where_defined: dict[str, Path] = {}
+    for path in paths:
+        top = Table(load_toml(path, DefectMapError), file=path, error=DefectMapError)
+        table = top.table("groups") if top.has("groups") else None
+        if table is not None:
+            for name in table.keys():
+                if name in groups:
+                    table.fail(name, f"group {name!r} is already defined in {groups[name][1]}")
+                tests = table.texts(name)
+                for index, test in enumerate(tests):
+                    _check_test_name(table, f"{name}[{index}]", test)
+                groups[name] = (frozenset(tests), path)
+            table.finish()
+        defects = top.table("defects")
+        for defect in defects.keys():
+            entry = defects.table(defect)
+            if defect in where_defined:
+                defects.fail(defect, f"defect {defect!r} is already mapped in {where_defined[defect]}")
+            tests: set[str] = set()
+            for index, item in enumerate(entry.texts("must_fail", allow_empty_list=True)):
+                if item.startswith("@"):
+                    if item[1:] not in groups:
+                        entry.fail(f"must_fail[{index}]", f"unknown group {item!r}; groups: {', '.join(groups) or 'none'}")
+                    tests |= groups[item[1:]][0]
+                else:
+                    _check_test_name(entry, f"must_fail[{index}]", item)
+                    tests.add(item)
+            entry.text("why", "")
+            entry.finish()
+            expected[defect], where_defined[defect] = frozenset(tests), path
+        defects.finish()
+        top.finish()
+    return expected
+
+
+def _check_test_name(table: Table, key: str, name: str) -> None:
+    if not re.fullmatch(r"test_\w+", name):
+        table.fail(key, f"expected a conformance test function name (test_...), got {name!r}")
+
+
+def coverage_problems(expected: Mapping[str, frozenset[str]], behaviour_by_device: Mapping[str, str],
+                      registered: Iterable[str]) -> list[str]:
+    """What keeps the proof from being complete: a behaviour without a map entry or without its one device.
+
+    Every registered behaviour (the package's and a lab's) must be mapped, every mapped one must be
+    registered, and the rig must hold exactly one device per defect (controls may have several).
+    """
+    registered = list(registered)
+    problems = [f"behaviour {name!r} is registered but in no defect map (add it to {DEFECT_MAP.name} or a "
+                f"${MAPS_ENV} file)" for name in registered if name not in expected]
+    problems += [f"defect map entry {name!r} names no registered behaviour" for name in expected
+                 if name not in registered]
+    playing = list(behaviour_by_device.values())
+    for name in expected:
+        count = playing.count(name)
+        if count == 0:
+            problems.append(f"{DEFECTS_RIG.name}: no device plays {name!r}")
+        elif count > 1 and expected[name]:
+            problems.append(f"{DEFECTS_RIG.name}: {count} devices play the defect {name!r}; one is enough")
+    problems += [f"{DEFECTS_RIG.name}: device {device!r} plays {name!r}, which no defect map names"
+                 for device, name in behaviour_by_device.items() if name not in expected]
+    return problems
 
 
 @dataclass(frozen=True)
@@ -138,7 +187,7 @@ def run_suite(pytester: pytest.Pytester) -> SuiteRun:
     return SuiteRun(read_junit(junit, devices), seconds, output)
 
 
-def map_table(expected: dict[str, set[str]], measured: dict[str, set[str]], behaviours: dict[str, str]) -> str:
+def map_table(expected: Mapping[str, set[str]], measured: dict[str, set[str]], behaviours: dict[str, str]) -> str:
     """One block per defect: its device, the verdict, and each test it failed.
 
     A test it failed but should not have is marked ``+ (not expected)``; one it should have failed
@@ -164,37 +213,85 @@ def map_table(expected: dict[str, set[str]], measured: dict[str, set[str]], beha
 
 
 def test_the_defects_rig_has_one_device_per_emulated_defect() -> None:
-    behaviours = behaviour_by_device()
-    counts = {b: list(behaviours.values()).count(b) for b in BEHAVIOURS}
-    missing = [b for b, n in counts.items() if n == 0]
-    doubled = [b for b, n in counts.items() if n > 1 and b != "conformant"]  # controls may be several
-    assert not missing and not doubled, (
-        f"{DEFECTS_RIG.name}: needs exactly one device per behaviour; missing: {missing or 'none'}, "
-        f"more than one: {doubled or 'none'}")
-    assert set(EXPECTED) == set(BEHAVIOURS), (
-        f"EXPECTED (this file) and BEHAVIOURS differ: no expectation for {sorted(set(BEHAVIOURS) - set(EXPECTED))}, "
-        f"expectation for unknown behaviour(s) {sorted(set(EXPECTED) - set(BEHAVIOURS))}")
+    expected = load_defect_maps(map_files())
+    problems = coverage_problems(expected, behaviour_by_device(), available_behaviours())
+    assert not problems, "the defect proof is incomplete:\n" + "\n".join(problems)
 
 
 def test_each_defect_fails_exactly_the_tests_meant_to_catch_it(pytester: pytest.Pytester) -> None:
+    expected = {defect: set(tests) for defect, tests in load_defect_maps(map_files()).items()}
+    controls = {defect for defect, tests in expected.items() if not tests}
     run = run_suite(pytester)
     behaviours = behaviour_by_device()
     measured: dict[str, set[str]] = {}
     for device, behaviour in behaviours.items():
         measured.setdefault(behaviour, set()).update(run.failed(device))
-    table = map_table(EXPECTED, measured, behaviours)
+    table = map_table(expected, measured, behaviours)
     print(f"\nDefect-to-test map (conformance suite on {DEFECTS_RIG.name}, {run.seconds:.1f} s):\n{table}")
 
-    for control in (d for d, b in behaviours.items() if b == "conformant"):
-        assert run.outcomes.get(control), f"no test ran for the conformant control {control}:\n{run.output[-3000:]}"
-        assert not run.failed(control), (f"the conformant control {control} must pass every test; it failed "
+    for control in (d for d, b in behaviours.items() if b in controls):
+        assert run.outcomes.get(control), f"no test ran for the control {control}:\n{run.output[-3000:]}"
+        assert not run.failed(control), (f"the control {control} must pass every test; it failed "
                                          f"{sorted(run.failed(control))}\n{table}\n{run.output[-3000:]}")
-    paged = [d for d, b in behaviours.items() if b == "conformant" and "passed" in
+    paged = [d for d, b in behaviours.items() if b in controls and "passed" in
              run.outcomes.get(d, {}).get(PAGE_REQUESTS, [])]
-    assert paged, f"{PAGE_REQUESTS} passed on no conformant device: the page-request path went untested"
-    uncaught = sorted(b for d, b in behaviours.items() if b != "conformant" and not run.failed(d))
+    assert paged, f"{PAGE_REQUESTS} passed on no control device: the page-request path went untested"
+    uncaught = sorted(b for d, b in behaviours.items() if b not in controls and not run.failed(d))
     assert not uncaught, f"defects the conformance suite does not catch: {uncaught}\n{table}"
-    not_run = {b: sorted(EXPECTED.get(b, set()) - run.ran(d)) for d, b in behaviours.items()
-               if EXPECTED.get(b, set()) - run.ran(d)}
+    not_run = {b: sorted(expected.get(b, set()) - run.ran(d)) for d, b in behaviours.items()
+               if expected.get(b, set()) - run.ran(d)}
     assert not not_run, f"tests the map names never ran for these devices: {not_run}\n{run.output[-3000:]}"
-    assert measured == EXPECTED, f"the defect-to-test map differs from the expected one:\n{table}"
+    assert measured == expected, f"the defect-to-test map differs from the expected one:\n{table}"
+
+
+# -- the map itself ----------------------------------------------------------------------------------
+
+LAB_MAP = """\
+[defects.lab_aborts_after_last_block]
+must_fail = ["@needs_a_good_download", "test_device_rejects_a_bad_image_with_invalid_image"]
+why = "Takes in every block, then sends Upgrade End ABORT."
+"""
+
+
+def test_the_map_reads_groups_and_controls() -> None:
+    expected = load_defect_maps([DEFECT_MAP])
+    assert expected["conformant"] == frozenset()
+    assert expected["ignores_wait_for_data"] == {"test_wait_for_data_is_honoured"}
+    assert "test_interrupted_transfer_resumes_from_its_offset" in expected["rejects_good_image"]
+
+
+def test_a_lab_map_extends_the_proof_and_its_behaviour_must_then_have_a_device(tmp_path: Path) -> None:
+    lab_map = tmp_path / "lab-map.toml"
+    lab_map.write_text(LAB_MAP)
+    files = map_files({MAPS_ENV: f"{lab_map}{os.pathsep}"})
+    assert files == [DEFECT_MAP, lab_map]
+    expected = load_defect_maps(files)
+    assert expected["lab_aborts_after_last_block"] == expected["aborts_mid_transfer"], "the group came from our map"
+    registered = [*available_behaviours(), "lab_aborts_after_last_block"]
+    problems = coverage_problems(expected, behaviour_by_device(), registered)
+    assert problems == [f"{DEFECTS_RIG.name}: no device plays 'lab_aborts_after_last_block'"]
+    unmapped = coverage_problems(load_defect_maps([DEFECT_MAP]), behaviour_by_device(), registered)
+    assert unmapped == ["behaviour 'lab_aborts_after_last_block' is registered but in no defect map "
+                        f"(add it to defect-map.toml or a ${MAPS_ENV} file)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (LAB_MAP.replace("@needs_a_good_download", "@nope"),
+         "defects.lab_aborts_after_last_block.must_fail[0]: unknown group '@nope'; groups: needs_a_good_download"),
+        (LAB_MAP.replace("lab_aborts_after_last_block", "conformant"),
+         "defects.conformant: defect 'conformant' is already mapped in "),
+        (LAB_MAP.replace('"test_device_rejects', '"rejects'),
+         "defects.lab_aborts_after_last_block.must_fail[1]: expected a conformance test function name"),
+        (LAB_MAP.replace("must_fail", "must_fial"), "defects.lab_aborts_after_last_block.must_fail: "),
+    ],
+    ids=["unknown-group", "mapped-twice", "not-a-test", "misspelt-key"],
+)
+def test_a_wrong_lab_map_is_one_line_naming_file_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    lab_map = tmp_path / "lab-map.toml"
+    lab_map.write_text(text)
+    with pytest.raises(DefectMapError) as caught:
+        load_defect_maps([DEFECT_MAP, lab_map])
+    message = str(caught.value)
+    assert message.startswith(f"{lab_map}: {problem}") and "\n" not in message, message

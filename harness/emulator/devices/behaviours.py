@@ -1,32 +1,150 @@
 """What an emulated device does at each decision point: conformant, or one named defect.
 
 Each behaviour is a small strategy object; the device and its OTA client ask it at a handful of
-hook points (may I query? what now that this block arrived? is this image acceptable? ...). The
-conformant answers live in :class:`Conformant`; every defect overrides exactly the hooks it
-corrupts, so a defect is one readable class, not a flag sprinkled through the device. The
-conformance suite's defect-proof test iterates :data:`BEHAVIOURS` and expects the suite to fail
-on every entry except ``conformant``.
+hook points (may I query? what now that this block arrived? how do I end this download? ...).
+The conformant answers live in :class:`Conformant`; every defect overrides exactly the hooks it
+corrupts, so a defect is one readable class, not a flag sprinkled through the device.
+
+Hooks are handed the context a real device has at that moment (:class:`BlockProgress`,
+:class:`WaitForData`, :class:`CompletedDownload`, :class:`Activation`, :class:`ReadReason`,
+:class:`QueryReason`), so a defect can be as particular as a real one ("ignores the second
+WAIT_FOR_DATA", "aborts after the last block", "reads tenancy after a join but not after a
+change-of-tenancy report").
+
+Behaviours are an open set. A lab adds its own defect device without editing this package:
+
+* :func:`register_behaviour` (usable as a class decorator) from its own code, e.g. a conftest.py;
+* or an entry point in the group :data:`ENTRY_POINT_GROUP` naming a behaviour class, or a module
+  that calls :func:`register_behaviour` when imported. Entry points are loaded the first time the
+  behaviours are listed (:func:`available_behaviours`), so ``harness rig check`` and pytest both
+  see them, and a rig naming one loads.
+
+The conformance suite's defect proof (tests/unit/test_conformance_defects.py) expects the suite to
+fail on every defect in its map (tests/conformance/defect-map.toml) and on none of the controls.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, ClassVar
+import importlib.metadata
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from .image_check import Verdict
+from .image_check import Offer, Verdict
 
 if TYPE_CHECKING:
     from .device import EmulatedDevice
 
+#: The entry-point group a lab's package uses to add behaviours (see the module docstring).
+ENTRY_POINT_GROUP = "han_harness.behaviours"
+
 
 class BlockAction(enum.Enum):
+    """What the device does after a block arrived (the last one included)."""
+
     CONTINUE = "continue"
-    ABORT = "abort"  # send Upgrade End ABORT and stop
-    LEAVE = "leave"  # vanish from the HAN
+    ABORT = "abort"  # send Upgrade End ABORT, delete the partial image and stop
+    LEAVE = "leave"  # vanish from the HAN without a word
+    STOP = "stop"  # stop requesting without a word, delete the partial image (a crashed client)
+
+
+class DownloadEnd(enum.Enum):
+    """How the device ends a complete download: the Upgrade End Request it sends, or none."""
+
+    SUCCESS = "success"  # Upgrade End SUCCESS: verified, waiting for the upgrade time
+    INVALID_IMAGE = "invalid_image"  # Upgrade End INVALID_IMAGE (0x96): verification failed, image deleted
+    REQUIRE_MORE_IMAGE = "require_more_image"  # Upgrade End REQUIRE_MORE_IMAGE (0x99): needs a further image
+    ABORT = "abort"  # Upgrade End ABORT (0x95) after the last block, image deleted
+    SILENCE = "silence"  # sends no Upgrade End at all, image deleted
+
+
+class ReadReason(enum.StrEnum):
+    """Why the device is about to read the GPF's tenancy attributes (SECMP0056)."""
+
+    JOINED = "joined"
+    REJOINED = "rejoined"
+    TENANCY_REPORT = "device management report"  # the CH reported Device Management attributes
+    TENANCY_WRITE = "device management write"  # the CH wrote Device Management attributes
+    POLL = "periodic poll"
+
+
+class QueryReason(enum.StrEnum):
+    """Why the device is about to send Query Next Image."""
+
+    IMAGE_NOTIFY = "image notify"
+    PERIODIC = "periodic query"
+    RESUME = "resume after rejoin"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockProgress:
+    """The download as it stands just after one block was taken in."""
+
+    offer: Offer
+    #: FileOffset after this block: the bytes held so far.
+    file_offset: int
+    #: Blocks taken in during this download, this one included (1 = the first).
+    blocks: int
+    #: WAIT_FOR_DATA answers received so far in this download.
+    waits_for_data: int
+
+    @property
+    def image_size(self) -> int:
+        return self.offer.image_size
+
+    @property
+    def complete(self) -> bool:
+        """This was the last block: the whole image is held."""
+        return self.file_offset >= self.offer.image_size
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForData:
+    """One Image Block Response WAIT_FOR_DATA (ZCL OTA 11.13.8.2)."""
+
+    offer: Offer
+    #: Which WAIT_FOR_DATA of this download this is (1 = the first).
+    number: int
+    file_offset: int
+    current_time: int
+    request_time: int
+    minimum_block_period_ms: int
+    #: Seconds the server asks the device to wait (request time - current time).
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedDownload:
+    """A whole image held, checked by the device's own verifier, before Upgrade End is sent."""
+
+    offer: Offer
+    data: bytes
+    verdict: Verdict
+    #: Further images the device still needs (from ``DeviceSettings.requires_more_images``).
+    more_images_needed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """The activation reboot into a downloaded image."""
+
+    offer: Offer
+    verdict: Verdict
+    previous_version: int
+
+    @property
+    def new_version(self) -> int:
+        return self.offer.file_version
 
 
 class Conformant:
-    """Does what the ZCL OTA cluster and SECMP0056 ask of a client."""
+    """Does what the ZCL OTA cluster and SECMP0056 ask of a client.
+
+    Subclass it and override the hooks a defect corrupts; ``name`` is what a rig writes in
+    ``[devices.emulation] behaviour``, ``description`` one line for listings and reports.
+    """
 
     name: ClassVar[str] = "conformant"
     description: ClassVar[str] = "Behaves as the ZCL OTA cluster spec and SECMP0056 require."
@@ -34,35 +152,38 @@ class Conformant:
     def on_activate(self, device: EmulatedDevice) -> None:
         """Called when the behaviour is switched on (at start or at run time)."""
 
-    def sends_queries(self) -> bool:
-        """Whether the device sends Query Next Image (and reacts to Image Notify)."""
+    def sends_queries(self, reason: QueryReason) -> bool:
+        """Whether the device sends Query Next Image now (and reacts to Image Notify)."""
         return True
 
-    def on_block(self, offset: int, image_size: int) -> BlockAction:
-        """After each received block, with the new FileOffset."""
+    def on_block(self, progress: BlockProgress) -> BlockAction:
+        """After each block taken in, the last one included."""
         return BlockAction.CONTINUE
 
     def accepts_offer_from_elsewhere(self) -> bool:
         """Whether a Query Next Image Response for another manufacturer / image type is taken up."""
         return False
 
-    def accepts(self, verdict: Verdict) -> bool:
-        """Install the downloaded image? (Upgrade End SUCCESS if True, INVALID_IMAGE if False.)"""
-        return verdict.ok
+    def end_download(self, download: CompletedDownload) -> DownloadEnd:
+        """How a complete download ends: install a verified image, refuse a bad one."""
+        if not download.verdict.ok:
+            return DownloadEnd.INVALID_IMAGE
+        return DownloadEnd.REQUIRE_MORE_IMAGE if download.more_images_needed else DownloadEnd.SUCCESS
 
-    def honours_wait_for_data(self) -> bool:
+    def honours_wait_for_data(self, wait: WaitForData) -> bool:
         """Wait until the server's request time (and adopt its MinimumBlockPeriod) before re-requesting."""
         return True
 
-    def activation_succeeds(self) -> bool:
+    def activation_succeeds(self, activation: Activation) -> bool:
         """After the activation reboot: does the new image run?"""
         return True
 
-    def reported_file_version(self, running: int, previous: int) -> int:
-        """The OTA CurrentFileVersion attribute after activation."""
-        return running
+    def reported_file_version(self, activation: Activation) -> int:
+        """The OTA CurrentFileVersion attribute after a successful activation."""
+        return activation.new_version
 
-    def reads_tenancy(self) -> bool:
+    def reads_tenancy(self, reason: ReadReason) -> bool:
+        """Whether the device reads the GPF's tenancy attributes now."""
         return True
 
     # Key Establishment (CBKE) hooks, asked by devices/key_establishment.py.
@@ -87,7 +208,7 @@ class NeverQueriesImage(Conformant):
     name = "never_queries_image"
     description = "Never sends Query Next Image and ignores Image Notify."
 
-    def sends_queries(self) -> bool:
+    def sends_queries(self, reason: QueryReason) -> bool:
         return False
 
 
@@ -95,16 +216,18 @@ class AbortsMidTransfer(Conformant):
     name = "aborts_mid_transfer"
     description = "Sends Upgrade End ABORT about half way through the download."
 
-    def on_block(self, offset: int, image_size: int) -> BlockAction:
-        return BlockAction.ABORT if offset * 2 >= image_size else BlockAction.CONTINUE
+    def on_block(self, progress: BlockProgress) -> BlockAction:
+        if progress.file_offset * 2 >= progress.image_size and not progress.complete:
+            return BlockAction.ABORT
+        return BlockAction.CONTINUE
 
 
 class RejectsGoodImage(Conformant):
     name = "rejects_good_image"
     description = "Reports INVALID_IMAGE even for a valid image."
 
-    def accepts(self, verdict: Verdict) -> bool:
-        return False
+    def end_download(self, download: CompletedDownload) -> DownloadEnd:
+        return DownloadEnd.INVALID_IMAGE
 
 
 class AcceptsForeignImage(Conformant):
@@ -114,15 +237,17 @@ class AcceptsForeignImage(Conformant):
     def accepts_offer_from_elsewhere(self) -> bool:
         return True
 
-    def accepts(self, verdict: Verdict) -> bool:
-        return verdict.ok or verdict.only_foreign
+    def end_download(self, download: CompletedDownload) -> DownloadEnd:
+        if download.verdict.only_foreign:
+            return DownloadEnd.SUCCESS
+        return super().end_download(download)
 
 
 class IgnoresWaitForData(Conformant):
     name = "ignores_wait_for_data"
     description = "Re-requests immediately after WAIT_FOR_DATA, hammering the server."
 
-    def honours_wait_for_data(self) -> bool:
+    def honours_wait_for_data(self, wait: WaitForData) -> bool:
         return False
 
 
@@ -130,7 +255,7 @@ class ActivationFails(Conformant):
     name = "activation_fails"
     description = "Downloads and reports Upgrade End SUCCESS, but still runs the old version after the reboot."
 
-    def activation_succeeds(self) -> bool:
+    def activation_succeeds(self, activation: Activation) -> bool:
         return False
 
 
@@ -138,15 +263,15 @@ class ReportsOldVersion(Conformant):
     name = "reports_old_version"
     description = "Runs the new image (Basic SWBuildID shows it) but OTA CurrentFileVersion still reports the old one."
 
-    def reported_file_version(self, running: int, previous: int) -> int:
-        return previous
+    def reported_file_version(self, activation: Activation) -> int:
+        return activation.previous_version
 
 
 class NeverReadsTenancy(Conformant):
     name = "never_reads_tenancy"
     description = "Never reads the GPF's change-of-tenancy attributes."
 
-    def reads_tenancy(self) -> bool:
+    def reads_tenancy(self, reason: ReadReason) -> bool:
         return False
 
 
@@ -164,8 +289,10 @@ class LeavesHan(Conformant):
         if device.joined and not device.ota.transfer_in_progress:
             device.vanish("switched to leaves_han with no transfer in progress")
 
-    def on_block(self, offset: int, image_size: int) -> BlockAction:
-        return BlockAction.LEAVE if offset * 2 >= image_size else BlockAction.CONTINUE
+    def on_block(self, progress: BlockProgress) -> BlockAction:
+        if progress.file_offset * 2 >= progress.image_size and not progress.complete:
+            return BlockAction.LEAVE
+        return BlockAction.CONTINUE
 
 
 class CbkeSuite1Only(Conformant):
@@ -200,37 +327,114 @@ class CbkeNeverFinishes(Conformant):
         return True
 
 
-#: Every behaviour by name; ``type.description`` is its one-line meaning.
-BEHAVIOURS: dict[str, type[Conformant]] = {
-    cls.name: cls
-    for cls in (
-        Conformant,
-        NeverQueriesImage,
-        AbortsMidTransfer,
-        RejectsGoodImage,
-        AcceptsForeignImage,
-        IgnoresWaitForData,
-        ActivationFails,
-        ReportsOldVersion,
-        NeverReadsTenancy,
-        LeavesHan,
-        CbkeSuite1Only,
-        CbkeForeignIssuer,
-        CbkeBadConfirmKey,
-        CbkeNeverFinishes,
-    )
-}
+# -- the registry ---------------------------------------------------------------------------------
+
+B = TypeVar("B", bound=type[Conformant])
+
+#: Every behaviour by name, the package's own first; ``type.description`` is its one-line meaning.
+#: Read it through :func:`available_behaviours`, which first loads the entry points.
+BEHAVIOURS: dict[str, type[Conformant]] = {}
+
+
+class BehaviourError(ValueError):
+    """A behaviour cannot be registered, or an entry point naming one does not load."""
 
 
 class UnknownBehaviourError(KeyError):
+    """A name no registered behaviour has; ``str()`` is one line listing those available."""
+
     def __str__(self) -> str:
         return str(self.args[0])
 
 
+def register_behaviour(cls: B) -> B:
+    """Add a behaviour (a :class:`Conformant` subclass with its own ``name``); returns it, so it decorates.
+
+    Registering the same class twice is harmless (a conftest imported twice); another class under
+    a name already taken is refused, so a lab's defect cannot silently replace a built-in one.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Conformant)):
+        raise BehaviourError(f"{cls!r} is not a behaviour: subclass harness.emulator.devices.behaviours.Conformant")
+    name = cls.__dict__.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise BehaviourError(f"behaviour {cls.__qualname__}: give it its own `name`, a lower-case identifier")
+    if not isinstance(cls.description, str) or not cls.description.strip() or "\n" in cls.description:
+        raise BehaviourError(f"behaviour {name!r}: `description` must be one non-empty line")
+    taken = BEHAVIOURS.get(name)
+    if taken is not None and taken is not cls:
+        raise BehaviourError(f"behaviour {name!r} is already registered by {taken.__module__}.{taken.__qualname__}")
+    BEHAVIOURS[name] = cls
+    return cls
+
+
+for _builtin in (
+    Conformant,
+    NeverQueriesImage,
+    AbortsMidTransfer,
+    RejectsGoodImage,
+    AcceptsForeignImage,
+    IgnoresWaitForData,
+    ActivationFails,
+    ReportsOldVersion,
+    NeverReadsTenancy,
+    LeavesHan,
+    CbkeSuite1Only,
+    CbkeForeignIssuer,
+    CbkeBadConfirmKey,
+    CbkeNeverFinishes,
+):
+    register_behaviour(_builtin)
+
+#: Entry points already loaded (by ``group:name = value``), so each is loaded once per process.
+_LOADED_ENTRY_POINTS: set[str] = set()
+
+
+def _entry_points() -> Iterator[importlib.metadata.EntryPoint]:
+    yield from importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def load_entry_points() -> None:
+    """Load every entry point in :data:`ENTRY_POINT_GROUP` not loaded yet.
+
+    An entry point names a behaviour class (registered here) or a module (which registers its
+    behaviours when imported). One that fails raises :class:`BehaviourError` naming it.
+    """
+    for entry in _entry_points():
+        key = f"{entry.name} = {entry.value}"
+        if key in _LOADED_ENTRY_POINTS:
+            continue
+        where = f"entry point {key!r} (group {ENTRY_POINT_GROUP})"
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a lab's module: any failure is its own, reported in one line
+            raise BehaviourError(f"{where} does not load: {type(exc).__name__}: {exc}") from exc
+        if isinstance(loaded, type):
+            try:
+                register_behaviour(loaded)
+            except BehaviourError as exc:
+                raise BehaviourError(f"{where}: {exc}") from None
+        elif not isinstance(loaded, types.ModuleType):
+            raise BehaviourError(f"{where} names {loaded!r}: name a behaviour class or a module that registers some")
+        _LOADED_ENTRY_POINTS.add(key)
+
+
+def available_behaviours() -> dict[str, type[Conformant]]:
+    """Every behaviour by name: the package's own, then those registered by a lab (entry points loaded)."""
+    load_entry_points()
+    return dict(BEHAVIOURS)
+
+
+def behaviour_class(name: str) -> type[Conformant]:
+    """The behaviour called ``name``; :class:`UnknownBehaviourError` lists those available."""
+    known = available_behaviours()
+    try:
+        return known[name]
+    except KeyError:
+        raise UnknownBehaviourError(f"unknown behaviour {name!r}; available: {', '.join(known)}") from None
+
+
 def make_behaviour(name: str, *, device_name: str = "?") -> Conformant:
     try:
-        return BEHAVIOURS[name]()
-    except KeyError:
-        raise UnknownBehaviourError(
-            f"device {device_name!r}: unknown behaviour {name!r}; known: {', '.join(BEHAVIOURS)}"
-        ) from None
+        return behaviour_class(name)()
+    except UnknownBehaviourError as exc:
+        raise UnknownBehaviourError(f"device {device_name!r}: {exc}") from None

@@ -24,7 +24,7 @@ from zigpy.zcl import foundation
 from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, COORDINATOR_NWK, SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
 from harness.secret import Secret
 
-from .behaviours import Conformant, make_behaviour
+from .behaviours import Activation, Conformant, make_behaviour
 from .events import DeviceEvent, EventLog
 from .keys import InstallCodeError, link_key_from_install_code
 from .ota_client import OtaClient, ReceivedImage
@@ -428,11 +428,12 @@ class EmulatedDevice:
     def _activate(self, image: ReceivedImage) -> None:
         previous = self.running_version
         new = image.offer.file_version
-        if self.behaviour.activation_succeeds():
+        activation = Activation(image.offer, image.verdict, previous)
+        if self.behaviour.activation_succeeds(activation):
             self.running_version = new
             self.store.set(BASIC, 0x4000, software_build_id(new), server=True)
             self.store.set(BASIC, 0x0001, new & 0xFF, server=True)
-            reported = self.behaviour.reported_file_version(new, previous)
+            reported = self.behaviour.reported_file_version(activation)
             self.store.set(OTA, 0x0002, reported, server=False)
             self.events.record("activated", previous_version=previous, running_version=new, reported_version=reported)
         else:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import zigpy.types as t
 from zigpy.zcl.clusters.general import Ota
 
-from .behaviours import BlockAction
+from .behaviours import BlockAction, BlockProgress, CompletedDownload, DownloadEnd, QueryReason, WaitForData
 from .image_check import DeviceIdentity, Offer, Verdict, check_image, sha256_hex
 from .settings import OTA
 from .zcl import Status, ZclFrame, default_response, ota_request
@@ -147,7 +147,13 @@ class ReceivedImage:
     data: bytes
     sha256: str
     verdict: Verdict
-    accepted: bool
+    #: How the device ended the download (Upgrade End SUCCESS, INVALID_IMAGE, ABORT, ... or nothing).
+    end: DownloadEnd
+
+    @property
+    def accepted(self) -> bool:
+        """Kept for installation (Upgrade End SUCCESS or REQUIRE_MORE_IMAGE)."""
+        return self.end in (DownloadEnd.SUCCESS, DownloadEnd.REQUIRE_MORE_IMAGE)
 
 
 @dataclass(slots=True)
@@ -158,6 +164,9 @@ class _Download:
     data: bytearray = field(default_factory=bytearray)
     #: Page mode: blocks that arrived ahead of the first gap, by offset.
     ahead: dict[int, bytes] = field(default_factory=dict)
+    #: Blocks taken in and WAIT_FOR_DATA answers received, for the behaviour's hooks.
+    blocks: int = 0
+    waits_for_data: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,14 +226,15 @@ class OtaClient:
         return int(self._attr(Attr.minimum_block_req_delay))
 
     # -- inputs from the device ---------------------------------------------------------------
-    def query_now(self, reason: str) -> bool:
+    def query_now(self, reason: QueryReason | str) -> bool:
         """Start a query session (Query Next Image) unless one is running or the behaviour forbids it."""
-        if not self._device.behaviour.sends_queries():
-            self._device.events.record("query_suppressed", reason=reason)
+        reason = QueryReason(reason)
+        if not self._device.behaviour.sends_queries(reason):
+            self._device.events.record("query_suppressed", reason=reason.value)
             return False
         if self.state not in (S.IDLE, S.WAIT_FOR_MORE) or self._session_running:
             return False
-        self._session = self._device.spawn(self._query_session(reason), name="ota-session")
+        self._session = self._device.spawn(self._query_session(reason.value), name="ota-session")
         return True
 
     @property
@@ -273,7 +283,7 @@ class OtaClient:
         if self.state is S.WAITING_TO_UPGRADE and self.pending is not None:
             self._ask_again("rejoined while waiting to upgrade")
         elif self.state is S.IDLE and self._download is not None and self._download.data:
-            self.query_now("resume after rejoin")
+            self.query_now(QueryReason.RESUME)
 
     def activated(self) -> None:
         """The device finished the activation reboot (whatever version it now runs)."""
@@ -287,8 +297,8 @@ class OtaClient:
     def _on_image_notify(self, args: Any, *, src_ep: int, broadcast: bool) -> None:
         settings = self._device.settings
         self._device.events.record("image_notify", payload_type=int(args.payload_type), broadcast=broadcast, src_ep=src_ep)
-        if not self._device.behaviour.sends_queries():
-            self._device.events.record("query_suppressed", reason="image notify")
+        if not self._device.behaviour.sends_queries(QueryReason.IMAGE_NOTIFY):
+            self._device.events.record("query_suppressed", reason=QueryReason.IMAGE_NOTIFY.value)
             return
         if args.manufacturer_code is not None and args.manufacturer_code not in (settings.manufacturer_code, WILDCARD_16):
             return
@@ -304,7 +314,7 @@ class OtaClient:
         if self.state is S.WAITING_TO_UPGRADE:
             self._ask_again("image notify while waiting to upgrade")
         else:
-            self.query_now("image notify")
+            self.query_now(QueryReason.IMAGE_NOTIFY)
 
     def _ask_again(self, reason: str) -> None:
         if self._session_running or self.pending is None:
@@ -555,32 +565,50 @@ class OtaClient:
             self._fire(I.BLOCK)
             self._set_attr(Attr.file_offset, len(download.data))
             device.events.record("block_received", offset=offset, length=len(data), file_offset=len(download.data))
-            action = device.behaviour.on_block(len(download.data), offer.image_size)
-            if action is BlockAction.ABORT and len(download.data) < offer.image_size:
-                self._send_upgrade_end(Status.ABORT, offer)
-                self._discard()
-                self._fire(I.CLIENT_ABORT)
-                return "stop"
-            if action is BlockAction.LEAVE and len(download.data) < offer.image_size:
-                device.vanish("left the HAN part-way through an OTA transfer")
-                return "stop"
-            return "progress"
+            download.blocks += 1
+            progress = BlockProgress(offer, len(download.data), download.blocks, download.waits_for_data)
+            return self._act_on_block(device.behaviour.on_block(progress), offer)
         if status == Status.WAIT_FOR_DATA:
-            await self._wait_for_data(args)
+            await self._wait_for_data(args, offer)
             return "retry"
         device.events.record("server_abort", status=status.name, file_offset=len(download.data))
         self._discard()
         self._fire(I.SERVER_ABORT, status=status.name)
         return "stop"
 
-    async def _wait_for_data(self, args: Any) -> None:
+    def _act_on_block(self, action: BlockAction, offer: Offer) -> str:
+        """Carry out the behaviour's answer to a block: 'progress', or 'stop' when the download ends here."""
         device = self._device
+        if action is BlockAction.CONTINUE:
+            return "progress"
+        held = len(self._download.data) if self._download is not None else 0
+        where = "after the last block" if held >= offer.image_size else "part-way through"
+        if action is BlockAction.ABORT:
+            self._send_upgrade_end(Status.ABORT, offer)
+            self._discard()
+            self._fire(I.CLIENT_ABORT, when=where)
+        elif action is BlockAction.STOP:
+            device.events.record("transfer_dropped", file_offset=held, when=where)
+            self._discard()
+            self._fire(I.GIVE_UP)
+        else:
+            transfer = "of an OTA transfer" if where.startswith("after") else "an OTA transfer"
+            device.vanish(f"left the HAN {where} {transfer}")
+        return "stop"
+
+    async def _wait_for_data(self, args: Any, offer: Offer) -> None:
+        device = self._device
+        download = self._download
+        assert download is not None
         current, request = int(args.current_time), int(args.request_time)
         delay = _upgrade_delay_s(current, request)
         period = int(args.minimum_block_period)
-        honoured = device.behaviour.honours_wait_for_data()
+        download.waits_for_data += 1
+        wait = WaitForData(offer, download.waits_for_data, len(download.data), current, request, period, delay)
+        honoured = device.behaviour.honours_wait_for_data(wait)
         device.events.record(
-            "wait_for_data", current_time=current, request_time=request, delay_s=delay, minimum_block_period_ms=period, honoured=honoured
+            "wait_for_data", current_time=current, request_time=request, delay_s=delay, minimum_block_period_ms=period,
+            honoured=honoured, number=wait.number,
         )
         if not honoured:
             return
@@ -611,28 +639,40 @@ class OtaClient:
             require_signature=settings.require_supplier_signature,
         )
         verdict = check_image(data, offer, identity)
-        accepted = device.behaviour.accepts(verdict)
-        image = ReceivedImage(offer, data, sha256_hex(data), verdict, accepted)
+        end = device.behaviour.end_download(CompletedDownload(offer, data, verdict, self._more_images_needed))
+        image = ReceivedImage(offer, data, sha256_hex(data), verdict, end)
         self.received.append(image)
         device.events.record(
-            "download_complete", file_version=offer.file_version, size=len(data), sha256=image.sha256, layout=verdict.layout.value
+            "download_complete", file_version=offer.file_version, size=len(data), sha256=image.sha256,
+            layout=verdict.layout.value, end=end.value,
         )
-        if not accepted:
+        if end is DownloadEnd.INVALID_IMAGE:
             device.events.record("image_invalid", reasons=verdict.describe(), file_version=offer.file_version)
-            self._send_upgrade_end(Status.INVALID_IMAGE, offer)
-            self._discard()
-            self._fire(I.INVALID)
-            return
-        device.events.record("image_valid", file_version=offer.file_version, problems_overlooked=verdict.describe())
-        if self._more_images_needed > 0:
-            self._more_images_needed -= 1
-            self._send_upgrade_end(Status.REQUIRE_MORE_IMAGE, offer)
-            self._download = None
-            self._fire(I.NEED_MORE)
+        elif end is DownloadEnd.SUCCESS or end is DownloadEnd.REQUIRE_MORE_IMAGE:
+            device.events.record("image_valid", file_version=offer.file_version, problems_overlooked=verdict.describe())
+        if end is not DownloadEnd.SUCCESS:
+            self._end_without_installing(end, offer)
             return
         self.pending = image
         self._fire(I.VALID)
         await self._end_exchange(image)
+
+    def _end_without_installing(self, end: DownloadEnd, offer: Offer) -> None:
+        """Every end of a complete download but SUCCESS: the Upgrade End it sends (if any), then idle."""
+        if end is DownloadEnd.REQUIRE_MORE_IMAGE:
+            self._more_images_needed = max(0, self._more_images_needed - 1)
+            self._send_upgrade_end(Status.REQUIRE_MORE_IMAGE, offer)
+            self._download = None
+            self._fire(I.NEED_MORE)
+            return
+        if end is DownloadEnd.INVALID_IMAGE:
+            self._send_upgrade_end(Status.INVALID_IMAGE, offer)
+        elif end is DownloadEnd.ABORT:
+            self._send_upgrade_end(Status.ABORT, offer)
+        else:
+            self._device.events.record("upgrade_end_withheld", file_version=offer.file_version)
+        self._discard()
+        self._fire(I.INVALID, end=end.value)
 
     async def _ask_again_session(self, reason: str) -> None:
         assert self.pending is not None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from zigpy.zcl import foundation
 
+from .behaviours import ReadReason
 from .settings import DEVICE_MANAGEMENT
 from .zcl import Direction, GeneralCommand, Status, general_frame
 
@@ -32,15 +33,16 @@ class TenancyReader:
         #: attribute id -> value from the last successful read (unsupported ones are left out).
         self.values: dict[int, Any] = {}
 
-    def read_now(self, reason: str) -> bool:
-        """Start a read unless one is running or the behaviour never reads tenancy."""
+    def read_now(self, reason: ReadReason | str) -> bool:
+        """Start a read unless one is running or the behaviour does not read for this reason."""
         device = self._device
-        if not device.behaviour.reads_tenancy():
-            device.events.record("tenancy_read_suppressed", reason=reason)
+        reason = ReadReason(reason)
+        if not device.behaviour.reads_tenancy(reason):
+            device.events.record("tenancy_read_suppressed", reason=reason.value)
             return False
         if self._task is not None and not self._task.done():
             return False
-        self._task = device.spawn(self._read(reason), name="tenancy-read")
+        self._task = device.spawn(self._read(reason.value), name="tenancy-read")
         return True
 
     def start_polling(self) -> None:
@@ -60,7 +62,7 @@ class TenancyReader:
     async def _poll(self, period: float) -> None:
         while True:
             await asyncio.sleep(period)
-            self.read_now("periodic poll")
+            self.read_now(ReadReason.POLL)
 
     async def _read(self, reason: str) -> None:
         device = self._device

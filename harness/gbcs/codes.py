@@ -19,6 +19,10 @@ class CraFlag(enum.IntEnum):
     ALERT = 3
 
 
+#: The Access Control Broker's entity id, recipient of both RTDS firmware alert vectors. The
+#: harness plays no DCC, so this published test identity stands in for the alerts' recipient.
+RTDS_ACCESS_CONTROL_BROKER = bytes.fromhex("90B3D51F30000002")
+
 MESSAGE_CODE_CCS08 = 0x0128
 MESSAGE_CODE_CS09 = 0x012B
 

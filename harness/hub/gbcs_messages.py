@@ -19,12 +19,9 @@ from datetime import UTC, datetime
 
 from harness.evidence import AlertRecord
 from harness.gbcs import CraFlag, FirmwareTransferAlert, GbcsError, SigningHeader, build, version_bytes
+from harness.gbcs.codes import RTDS_ACCESS_CONTROL_BROKER
 from harness.ota.samples import ch_key_pair
 from harness.secret import Secret
-
-#: Recipient of the CCS08: the Access Control Broker's id in the RTDS CCS08 vector. The harness
-#: plays no DCC, so the published test identity stands in for it.
-RTDS_ACCESS_CONTROL_BROKER = bytes.fromhex("90B3D51F30000002")
 
 
 def eui64_bytes(text: str) -> bytes:

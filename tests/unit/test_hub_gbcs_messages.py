@@ -8,8 +8,9 @@ from pathlib import Path
 
 from harness.evidence import TransferOutcome, to_json_obj
 from harness.gbcs import CraFlag, FirmwareTransferAlert, decode
+from harness.gbcs.codes import RTDS_ACCESS_CONTROL_BROKER
 from harness.hub.alerts import AlertLog, derive_ccs08, derive_cs09
-from harness.hub.gbcs_messages import RTDS_ACCESS_CONTROL_BROKER, ChAlertSigner
+from harness.hub.gbcs_messages import ChAlertSigner
 from harness.hub.images import Refusal
 from harness.ota.samples import CH_PUBLIC_KEY_FILE, supplier_key_pair
 

@@ -20,7 +20,7 @@ wrapper: these alerts are signed, not encrypted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -126,7 +126,7 @@ class Decoded:
     """A decoded message and where each of its fields lies, for a field-by-field view."""
 
     message: GbcsMessage
-    fields: tuple[FieldSpan, ...] = field(default=())
+    fields: tuple[FieldSpan, ...] = ()
 
 
 class _Reader:

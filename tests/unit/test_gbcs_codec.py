@@ -161,16 +161,26 @@ def test_garbage_raises_only_the_codecs_error(data):
         assert decoded.message.encode() == data
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.integers(0, len(RTDS_CS09) - 1), st.integers(0, 255))
-def test_one_changed_byte_of_a_vector_decodes_canonically_or_fails_cleanly(index, value):
-    data = bytearray(RTDS_CS09)
-    data[index] = value
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([RTDS_CCS08, RTDS_CS09]), st.data())
+def test_an_edited_vector_decodes_canonically_or_fails_cleanly(vector, data):
+    """Bytes changed, inserted or removed anywhere in a real message: the codec's own error, or exact bytes."""
+    edited = bytearray(vector)
+    for _ in range(data.draw(st.integers(1, 3))):
+        index = data.draw(st.integers(0, len(edited) - 1))
+        edit = data.draw(st.sampled_from(["change", "insert", "delete"]))
+        if edit == "change":
+            edited[index] = data.draw(st.integers(0, 255))
+        elif edit == "insert":
+            edited.insert(index, data.draw(st.integers(0, 255)))
+        else:
+            del edited[index]
     try:
-        decoded = decode(bytes(data))
-    except GbcsError:
+        decoded = decode(bytes(edited))
+    except GbcsError as exc:
+        assert "\n" not in str(exc) and exc.offset is not None
         return
-    assert decoded.message.encode() == bytes(data)
+    assert decoded.message.encode() == bytes(edited)
 
 
 @pytest.mark.parametrize("vector", [RTDS_CCS08, RTDS_CS09], ids=["CCS08", "CS09"])

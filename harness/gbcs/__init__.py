@@ -10,8 +10,8 @@ from __future__ import annotations
 from harness.gbcs.codes import (
     ALERT_CCS08_FAIL,
     ALERT_CCS08_SUCCESS,
-    ALERT_CODES,
     ALERT_CS09_ACTIVATION,
+    ALERT_NAMES,
     CCS08_RESPONSES,
     CS09_RESULTS,
     MESSAGE_CODE_CCS08,
@@ -25,7 +25,7 @@ from harness.gbcs.payloads import AlertPayload, FirmwareActivationAlert, Firmwar
 from harness.gbcs.spans import FieldSpan
 
 __all__ = [
-    "ALERT_CCS08_FAIL", "ALERT_CCS08_SUCCESS", "ALERT_CODES", "ALERT_CS09_ACTIVATION", "CCS08_RESPONSES",
+    "ALERT_CCS08_FAIL", "ALERT_CCS08_SUCCESS", "ALERT_NAMES", "ALERT_CS09_ACTIVATION", "CCS08_RESPONSES",
     "CS09_RESULTS", "MESSAGE_CODES", "MESSAGE_CODE_CCS08", "MESSAGE_CODE_CS09", "AlertPayload", "CraFlag",
     "Decoded", "FieldSpan", "FirmwareActivationAlert", "FirmwareTransferAlert", "GbcsError", "GbcsMessage",
     "SigningHeader", "build", "decode", "version_bytes",

@@ -35,7 +35,7 @@ ALERT_CCS08_FAIL = 0x8F89
 ALERT_CCS08_SUCCESS = 0x8F8A
 ALERT_CS09_ACTIVATION = 0x8F8B
 
-ALERT_CODES: dict[int, str] = {
+ALERT_NAMES: dict[int, str] = {
     ALERT_CCS08_FAIL: "Firmware transfer alert FAIL",
     ALERT_CCS08_SUCCESS: "Firmware transfer alert SUCCESS",
     ALERT_CS09_ACTIVATION: "PPMID firmware activation alert",

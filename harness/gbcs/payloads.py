@@ -30,7 +30,7 @@ from pyasn1.error import PyAsn1Error
 from pyasn1.type import namedtype, univ, useful
 
 from harness.gbcs.codes import (
-    ALERT_CODES,
+    ALERT_NAMES,
     CCS08_RESPONSES,
     CS09_RESULTS,
     MESSAGE_CODE_CCS08,
@@ -89,7 +89,7 @@ def _utc(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-_ALERT_CODE = PayloadField("alert_code", "alert code", INTEGER, lambda v: named(v, ALERT_CODES))
+_ALERT_CODE = PayloadField("alert_code", "alert code", INTEGER, lambda v: named(v, ALERT_NAMES))
 _EXECUTION_TIME = PayloadField("execution_time", "execution date-time", GENERALIZED_TIME, _utc)
 _FIRMWARE_VERSION = PayloadField("firmware_version", "firmware version", OCTET_STRING, _hex)
 

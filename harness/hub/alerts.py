@@ -23,7 +23,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from harness.evidence import AlertRecord, TransferOutcome
-from harness.gbcs.codes import CCS08_RESPONSES, CS09_RESULTS
+from harness.gbcs.codes import (
+    ALERT_CCS08_FAIL,
+    ALERT_CCS08_SUCCESS,
+    ALERT_CS09_ACTIVATION,
+    ALERT_NAMES,
+    CCS08_RESPONSES,
+    CS09_RESULTS,
+)
 from harness.hub.gbcs_messages import ChAlertSigner
 from harness.hub.images import Refusal
 
@@ -36,9 +43,9 @@ class AlertCode:
     short: str  # for tables: "CCS08 SUCCESS"
 
 
-CCS08_SUCCESS = AlertCode(0x8F8A, "CCS08", "Firmware transfer alert SUCCESS", "CCS08 SUCCESS")
-CCS08_FAIL = AlertCode(0x8F89, "CCS08", "Firmware transfer alert FAIL", "CCS08 FAIL")
-CS09_ACTIVATION = AlertCode(0x8F8B, "CS09", "PPMID firmware activation alert", "CS09 activation")
+CCS08_SUCCESS = AlertCode(ALERT_CCS08_SUCCESS, "CCS08", ALERT_NAMES[ALERT_CCS08_SUCCESS], "CCS08 SUCCESS")
+CCS08_FAIL = AlertCode(ALERT_CCS08_FAIL, "CCS08", ALERT_NAMES[ALERT_CCS08_FAIL], "CCS08 FAIL")
+CS09_ACTIVATION = AlertCode(ALERT_CS09_ACTIVATION, "CS09", ALERT_NAMES[ALERT_CS09_ACTIVATION], "CS09 activation")
 
 ALERT_CODES: dict[int, AlertCode] = {a.code: a for a in (CCS08_SUCCESS, CCS08_FAIL, CS09_ACTIVATION)}
 

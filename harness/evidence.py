@@ -256,6 +256,9 @@ class AlertRecord(_Redacted):
     the device. ``observed_how`` says how the harness knows (which frame, which attribute read),
     because on a bench the CS09 alert itself travels to the supplier, not to the CH.
     ``response_code`` is set on CCS08 (0-3); ``activation_result`` on CS09 (0 success, 1 failure).
+    ``gbcs_message`` is the alert as a signed GBCS message, in hex (``harness.gbcs`` decodes it):
+    for the CH's CCS08, the message the CH would send, signed with the TEST-ONLY CH key; empty
+    when none was built.
     """
 
     code: int
@@ -269,6 +272,7 @@ class AlertRecord(_Redacted):
     response_code: int | None = None
     activation_result: int | None = None
     detail: str = ""
+    gbcs_message: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,10 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from harness.evidence import AlertRecord, TransferOutcome
+from harness.gbcs.codes import (
+    ALERT_CCS08_FAIL,
+    ALERT_CCS08_SUCCESS,
+    ALERT_CS09_ACTIVATION,
+    ALERT_NAMES,
+    CCS08_RESPONSES,
+    CS09_RESULTS,
+)
+from harness.hub.gbcs_messages import ChAlertSigner
 from harness.hub.images import Refusal
 
 
@@ -34,21 +43,11 @@ class AlertCode:
     short: str  # for tables: "CCS08 SUCCESS"
 
 
-CCS08_SUCCESS = AlertCode(0x8F8A, "CCS08", "Firmware transfer alert SUCCESS", "CCS08 SUCCESS")
-CCS08_FAIL = AlertCode(0x8F89, "CCS08", "Firmware transfer alert FAIL", "CCS08 FAIL")
-CS09_ACTIVATION = AlertCode(0x8F8B, "CS09", "PPMID firmware activation alert", "CS09 activation")
+CCS08_SUCCESS = AlertCode(ALERT_CCS08_SUCCESS, "CCS08", ALERT_NAMES[ALERT_CCS08_SUCCESS], "CCS08 SUCCESS")
+CCS08_FAIL = AlertCode(ALERT_CCS08_FAIL, "CCS08", ALERT_NAMES[ALERT_CCS08_FAIL], "CCS08 FAIL")
+CS09_ACTIVATION = AlertCode(ALERT_CS09_ACTIVATION, "CS09", ALERT_NAMES[ALERT_CS09_ACTIVATION], "CS09 activation")
 
 ALERT_CODES: dict[int, AlertCode] = {a.code: a for a in (CCS08_SUCCESS, CCS08_FAIL, CS09_ACTIVATION)}
-
-#: CCS08 responseCode (gbcs-parser parseFirmwareTransferAlert).
-CCS08_RESPONSES: dict[int, str] = {
-    0: "Success",
-    1: "Image Discarded",
-    2: "Hardware Version Mismatch",
-    3: "File Transfer Failure",
-}
-#: CS09 activateImage (gbcs-parser parseReadPPMIDHCALCSFirmwareVersionAlert).
-CS09_RESULTS: dict[int, str] = {0: "success", 1: "failure"}
 
 CH = "CH"
 
@@ -141,13 +140,15 @@ class AlertLog:
     wait, trigger the action, and then await -- never miss an alert that arrives in between.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, ch_signer: ChAlertSigner | None = None) -> None:
         self._records: list[AlertRecord] = []
+        #: Writes each CCS08 the CH raises as the signed GBCS message it would send.
+        self.ch_signer = ch_signer or ChAlertSigner.test_only()
         self._waiters: list[tuple[Callable[[AlertRecord], bool], asyncio.Future[AlertRecord]]] = []
         self._listeners: list[Callable[[AlertRecord], None]] = []
         self._clock = clock
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[AlertRecord]:
         return iter(list(self._records))
 
     def __len__(self) -> int:

@@ -299,6 +299,12 @@ class DeviceOta:
                 if self.transfer is not None and self.transfer.session is self.session:
                     self.transfer._progressed(progress.high_water)
 
+    def _ch_eui64(self) -> str | None:
+        """The CH's own EUI-64 (the radio's), the originator of the CCS08 it signs; None before binding."""
+        if self.device is None:
+            return None
+        return str(self.device.application.state.node_info.ieee).upper()
+
     def _arm(self, after_s: float) -> None:
         self._disarm()
         loop = asyncio.get_running_loop()
@@ -325,6 +331,7 @@ class DeviceOta:
             t=self._clock(),
         )
         if alert is not None:
+            alert = self.alerts.ch_signer.attach(alert, ch_eui64=self._ch_eui64())
             self.alerts.add(alert)
             self._sink(alert)
         self._sink(session.record())

@@ -17,20 +17,20 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from harness.ota.gbcs import GbcsUpgradeImage
 from harness.ota.image import OtaImage
-from harness.ota.signing import sign
+from harness.ota.signing import key_pair_from_seed, sign
 
 PRIVATE_KEY_FILE = "TEST-ONLY-supplier-private.pem"
 PUBLIC_KEY_FILE = "TEST-ONLY-supplier-public.pem"
 #: Seed of the TEST-ONLY supplier key. Anyone can derive the private key from it: that is
 #: the point. Nothing signed with it may ever be trusted outside a test.
 TEST_KEY_SEED = b"han-harness TEST-ONLY supplier signing key; never trust anything it signs"
-#: Order of the P-256 group (SEC 2 v2 §2.4.2, "n"), to map the seed onto a valid scalar.
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+CH_PRIVATE_KEY_FILE = "TEST-ONLY-ch-private.pem"
+CH_PUBLIC_KEY_FILE = "TEST-ONLY-ch-public.pem"
+#: Seed of the TEST-ONLY Communications Hub key that signs the CCS08 alerts the harness records
+#: as evidence (the CH's digital-signing key on a real installation). Public, like the one above.
+CH_KEY_SEED = b"han-harness TEST-ONLY communications hub signing key; never trust anything it signs"
 
 VERSION_PREVIOUS = 0x00000100
 VERSION_CURRENT = 0x00000101  # what emulated devices run
@@ -106,15 +106,12 @@ SAMPLES: tuple[Sample, ...] = (
 
 def supplier_key_pair() -> tuple[bytes, bytes]:
     """The TEST-ONLY supplier key pair as (private PEM, public PEM), derived from the seed."""
-    scalar = int.from_bytes(hashlib.sha256(TEST_KEY_SEED).digest(), "big") % (_P256_ORDER - 1) + 1
-    key = ec.derive_private_key(scalar, ec.SECP256R1())
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private_pem, public_pem
+    return key_pair_from_seed(TEST_KEY_SEED)
+
+
+def ch_key_pair() -> tuple[bytes, bytes]:
+    """The TEST-ONLY Communications Hub key pair as (private PEM, public PEM), derived from its seed."""
+    return key_pair_from_seed(CH_KEY_SEED)
 
 
 def payload(profile: Profile, file_version: int) -> bytes:
@@ -158,6 +155,8 @@ def build_samples(private_key_pem: bytes | None = None) -> dict[str, bytes]:
     private_pem, public_pem = supplier_key_pair()
     key = private_key_pem or private_pem
     files = {f"keys/{PRIVATE_KEY_FILE}": private_pem, f"keys/{PUBLIC_KEY_FILE}": public_pem}
+    ch_private_pem, ch_public_pem = ch_key_pair()
+    files |= {f"keys/{CH_PRIVATE_KEY_FILE}": ch_private_pem, f"keys/{CH_PUBLIC_KEY_FILE}": ch_public_pem}
     for sample in SAMPLES:
         files[sample.name] = build_sample(sample, key)
     return files

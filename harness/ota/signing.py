@@ -24,6 +24,8 @@ from harness.secret import Secret
 
 #: The curve GBCS uses for supplier signatures (GBCS §11.2.3; domain-notes §6.4).
 CURVE = ec.SECP256R1
+#: Order of the P-256 group (SEC 2 v2 §2.4.2, "n"), to map a seed onto a valid scalar.
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _COORDINATE_SIZE = SIGNATURE_SIZE // 2
 
 
@@ -31,6 +33,23 @@ class SignatureStatus(enum.Enum):
     VALID = "valid"  # a supplier signature that verifies with the given key
     INVALID = "invalid"  # a signature is present and does not verify
     ABSENT = "absent"  # no GBCS supplier signature (unsigned GBCS, or a tagged image)
+
+
+def key_pair_from_seed(seed: bytes) -> tuple[bytes, bytes]:
+    """A P-256 key pair as (private PEM, public PEM), derived from a published seed.
+
+    For TEST-ONLY keys only: anyone who reads the seed has the private key, which is what makes
+    the sample files and test evidence reproducible on every machine.
+    """
+    scalar = int.from_bytes(hashlib.sha256(seed).digest(), "big") % (_P256_ORDER - 1) + 1
+    key = ec.derive_private_key(scalar, CURVE())
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private_pem, public_pem
 
 
 def load_private_key(pem: bytes | Secret) -> ec.EllipticCurvePrivateKey:

@@ -12,6 +12,7 @@ run section says ``rig = "demo"``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.evidence import (
@@ -29,10 +30,15 @@ from harness.evidence import (
     TransferOutcome,
     TransferRecord,
 )
+from harness.gbcs import CraFlag, FirmwareTransferAlert, SigningHeader, build, version_bytes
+from harness.gbcs.codes import RTDS_ACCESS_CONTROL_BROKER
+from harness.ota.samples import ch_key_pair
 
 #: 2026-11-22 00:00:00 UTC: the start of the demo run.
 T0 = 1_795_305_600.0
 PPMID_EUI64 = "00:0D:6F:00:0B:12:34:51"
+#: The demo CH's own EUI-64 (its radio's), originator of the CCS08 messages it signs.
+CH_EUI64 = bytes.fromhex("000D6F0000C0FFEE")
 IHD_EUI64 = "00:0D:6F:00:0B:12:34:52"
 PPMID_IMAGE = "ppmid-next"
 PPMID_SHA256 = "3f1c0c1b8e6a0d49b7a1e5c2d8f04a6b9e2d7c1a5f3b8e0d4c6a2f9b1e7d3c5a"
@@ -59,6 +65,14 @@ def demo_run_info() -> dict:
             {"name": "ihd2", "role": "IHD", "eui64": "00:0D:6F:00:0B:12:34:53", "profile": "ihd-generic"},
         ],
     }
+
+
+def ccs08_message(*, code: int, entity: str, version: int, response: int, t: float, counter: int) -> str:
+    """A CCS08 as the CH would send it, signed with the TEST-ONLY CH key, in hex (as the hub records it)."""
+    payload = FirmwareTransferAlert(code, datetime.fromtimestamp(int(t), UTC), bytes.fromhex(entity.replace(":", "")),
+                                    version_bytes(version), response)
+    header = SigningHeader(CraFlag.ALERT, counter, CH_EUI64, RTDS_ACCESS_CONTROL_BROKER)
+    return build(header, payload, ch_key_pair()[0]).encode().hex().upper()
 
 
 def upgrade_transfer(*, start: float = T0 + 2.0, size: int = 4_000, block: int = 40) -> TransferRecord:
@@ -140,7 +154,9 @@ def upgrade_test() -> TestEvidence:
         StageRecord(device="ppmid1", stage="activated", t=end + 5, detail="running 0x00000102"),
         AlertRecord(code=0x8F8A, name="Firmware transfer alert SUCCESS", use_case="CCS08", raised_by="CH",
                     entity_eui64=PPMID_EUI64, firmware_version=0x00000102, time=end, response_code=0,
-                    observed_how="derived by the CH: Upgrade End Request SUCCESS after the whole image was served"),
+                    observed_how="derived by the CH: Upgrade End Request SUCCESS after the whole image was served",
+                    gbcs_message=ccs08_message(code=0x8F8A, entity=PPMID_EUI64, version=0x00000102, response=0, t=end,
+                                               counter=int(end * 1000))),
         AlertRecord(code=0x8F8B, name="PPMID firmware activation alert", use_case="CS09", raised_by="ppmid1",
                     entity_eui64=PPMID_EUI64, firmware_version=0x00000102, time=end + 5, activation_result=0,
                     observed_how="Query Next Image carrying the new version"),

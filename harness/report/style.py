@@ -53,6 +53,9 @@ ul.hh-differences { margin: 4px 0 6px; padding-left: 20px; color: #8c1d18; }
 .hh-o-refused, .hh-o-aborted, .hh-o-in_progress { color: #6b4500; }
 svg.hh-timeline { border: 1px solid #cfd5dc; background: #ffffff; max-width: 100%; height: auto; }
 .hh-evidence { padding: 4px 2px 10px; }
+details.hh-gbcs { margin: 4px 0 8px; }
+details.hh-gbcs summary { cursor: pointer; color: #0d2b4e; }
+table.hh-gbcs-fields td .hh-mono { word-break: break-all; }
 @media print { .hh-section { break-inside: avoid; } }
 """
 

@@ -24,17 +24,16 @@ from harness.evidence import (
     TenancyRead,
     TransferRecord,
 )
+from harness.gbcs.codes import CCS08_RESPONSES, CS09_RESULTS
 from harness.ota.header import HEX_DIGITS
 from harness.report.facts import DeviceFacts, run_fact_rows
+from harness.report.gbcs_view import gbcs_messages
 from harness.report.markup import MISSING, Html, facts_table, hex_code, join, mono, table, tag, text, verdict
 from harness.report.verdicts import NO_IMAGE, CellVerdict, VerdictMatrix
 
 #: Run facts shown in monospace (identifiers a reviewer copies or compares).
 _MONO_FACTS = {"Git commit", "NCP firmware", "EZSP version", "Harness version"}
 
-#: CCS08 response codes and CS09 activateImage values (GBCS; see DESIGN.md "Domain facts").
-CCS08_RESPONSES = {0: "Success", 1: "Image Discarded", 2: "Hardware Version Mismatch", 3: "File Transfer Failure"}
-CS09_RESULTS = {0: "success", 1: "failure"}
 
 
 def utc_time(t: float | None) -> str:
@@ -200,6 +199,7 @@ def alerts_table(checks: Sequence[CheckRecord], alerts: Sequence[AlertRecord]) -
          for a in sorted(alerts, key=lambda a: a.time)],
         cls="hh-alerts", empty="no alert observed",
     ))
+    parts.append(gbcs_messages(alerts))
     return join(parts)
 
 

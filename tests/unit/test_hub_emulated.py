@@ -26,9 +26,12 @@ from harness.evidence import (
     TransferOutcome,
     TransferRecord,
 )
+from harness.gbcs import decode
+from harness.hub.gbcs_messages import eui64_bytes
 from harness.hub.joins import DeviceNotAdmitted
 from harness.hub.radio import HubApplication
 from harness.hub.settings import HubSettings
+from harness.ota.samples import ch_key_pair
 from harness.rig import load_rig
 from harness.secret import Secret
 from emulatedhub import PPMID, RIG_FILE, joined_hub
@@ -84,6 +87,13 @@ async def test_conformant_ppmid_transfers_then_activates(rig):
         assert record.bytes_sent >= image.size and record.block_size_cap == 40
         assert all(e.size <= 40 for e in record.events if e.kind is TransferEventKind.BLOCK_RESPONSE)
         assert hub.tracker.stages_of(PPMID) == ["notified", "transferring", "transferred", "activating", "activated"]
+
+        ccs08 = next(a for a in hub.alerts if a.code == 0x8F8A)
+        message = decode(bytes.fromhex(ccs08.gbcs_message)).message
+        assert message.header.originator == eui64_bytes(str(hub.app.state.node_info.ieee))
+        assert (message.payload.entity_id, message.payload.firmware_version) == (
+            eui64_bytes(ccs08.entity_eui64), bytes.fromhex("00000102"))
+        assert message.verify(ch_key_pair()[1]), "signed as the CH, with the TEST-ONLY CH key"
 
         evidence = hub.collect_evidence()
         kinds = {type(r) for r in evidence}

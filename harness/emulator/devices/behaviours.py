@@ -25,6 +25,7 @@ fail on every defect in its map (tests/conformance/defect-map.toml) and on none 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import importlib.metadata
 import types
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
+from .cs09 import Cs09Draft, Cs09Moment, replayed
 from .image_check import Offer, Verdict
 
 if TYPE_CHECKING:
@@ -186,6 +188,14 @@ class Conformant:
         """Whether the device reads the GPF's tenancy attributes now."""
         return True
 
+    def cs09(self, draft: Cs09Draft, last_counter: int | None) -> Cs09Draft | None:
+        """The CS09 the device sends about an activation (None: it sends none).
+
+        ``draft`` is what a conformant device says after it rebooted into the image;
+        ``last_counter`` is the originator counter of its previous alert.
+        """
+        return draft
+
     # Key Establishment (CBKE) hooks, asked by devices/key_establishment.py.
     def cbke_suites(self) -> int:
         """KeyEstablishmentSuite bits offered in Initiate Key Establishment (0x0002 = Crypto Suite 2, GB)."""
@@ -325,6 +335,54 @@ class CbkeNeverFinishes(Conformant):
 
     def cbke_stops_before_confirm_key(self) -> bool:
         return True
+
+
+class SendsNoCs09(Conformant):
+    name = "sends_no_cs09"
+    description = "Activates the image but never sends its CS09 firmware activation alert."
+
+    def cs09(self, draft: Cs09Draft, last_counter: int | None) -> Cs09Draft | None:
+        return None
+
+
+class Cs09WrongVersion(Conformant):
+    name = "cs09_wrong_version"
+    description = "Runs the new image, but its CS09 names the version it ran before."
+
+    def cs09(self, draft: Cs09Draft, last_counter: int | None) -> Cs09Draft | None:
+        return dataclasses.replace(draft, firmware_version=draft.previous_version)
+
+
+class Cs09BadSignature(Conformant):
+    name = "cs09_bad_signature"
+    description = "Sends a CS09 whose signature does not verify with its signing certificate."
+
+    def cs09(self, draft: Cs09Draft, last_counter: int | None) -> Cs09Draft | None:
+        return dataclasses.replace(draft, signature_valid=False)
+
+
+class Cs09ReplaysCounter(Conformant):
+    name = "cs09_replays_counter"
+    description = "Never advances its originator counter: each CS09 carries the counter of its previous alert."
+
+    def cs09(self, draft: Cs09Draft, last_counter: int | None) -> Cs09Draft | None:
+        return replayed(draft, last_counter)
+
+
+class Cs09BeforeActivation(Conformant):
+    name = "cs09_before_activation"
+    description = "Alerts activation success as soon as it is told to activate, before the new image runs."
+
+    def cs09(self, draft: Cs09Draft, last_counter: int | None) -> Cs09Draft | None:
+        return dataclasses.replace(draft, moment=Cs09Moment.BEFORE_REBOOT)
+
+
+#: Defects of the device's own CS09. The harness can only see them once it receives CS09 over the
+#: GBCS tunnel, so they join :data:`BEHAVIOURS` (and so the defect proof) with the tunnel.
+CS09_DEFECTS: dict[str, type[Conformant]] = {
+    cls.name: cls
+    for cls in (SendsNoCs09, Cs09WrongVersion, Cs09BadSignature, Cs09ReplaysCounter, Cs09BeforeActivation)
+}
 
 
 # -- the registry ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, COORDINATOR_NWK, SE_
 from harness.secret import Secret
 
 from .behaviours import Activation, Conformant, make_behaviour
+from .cs09 import Cs09Sender
 from .events import DeviceEvent, EventLog
 from .keys import InstallCodeError, link_key_from_install_code
 from .ota_client import OtaClient, ReceivedImage
@@ -131,6 +132,7 @@ class EmulatedDevice:
         self.ota = OtaClient(self)
         self.tenancy = TenancyReader(self)
         self.key_establishment = KeyEstablishmentClient(self)
+        self.cs09 = Cs09Sender(self)
         try:
             self._link_key = link_key_from_install_code(bytes(settings.install_code.reveal()))
         except InstallCodeError as exc:
@@ -404,6 +406,7 @@ class EmulatedDevice:
 
     def start_activation(self, image: ReceivedImage) -> None:
         """Called by the OTA client when the Upgrade End Response says it is time."""
+        self.cs09.activation_started(offered=image.offer.file_version, running=self.running_version)
         self.spawn(self._reboot(image), name="activation")
 
     async def _reboot(self, image: ReceivedImage | None) -> None:
@@ -439,6 +442,7 @@ class EmulatedDevice:
         else:
             self.events.record("activation_failed", previous_version=previous, offered_version=new)
         self.ota.activated()
+        self.cs09.activated(offered=new, running=self.running_version, previous=previous)
 
     # -- receiving --------------------------------------------------------------------------------
     def receive(self, frame: AirFrame) -> None:

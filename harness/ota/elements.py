@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.ota.errors import OtaError
-from harness.ota.wire import Field, Record
+from harness.wire import Field, Record
 
 
 class Tag(enum.IntEnum):
@@ -43,6 +43,7 @@ ELEMENT_HEADER = Record(
         Field("tag", 2, spec="ZCL §11.4 Sub-element Format: Tag ID"),
         Field("length", 4, spec="ZCL §11.4 Sub-element Format: Length Field, octets of data that follow"),
     ),
+    error=OtaError,
 )
 ELEMENT_HEADER_SIZE = ELEMENT_HEADER.size()
 

@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from harness.ota.errors import OtaError
-from harness.ota.wire import Field, Kind, Record
+from harness.wire import Field, Kind, Record
 
 #: Supplier signature: ECDSA P-256 raw r||s, 32 + 32 bytes (GBCS §11.2.3; domain-notes §6.4).
 SIGNATURE_SIZE = 64
@@ -38,6 +38,7 @@ TRAILER = Record(
         Field("signature_length", 1, const=SIGNATURE_LENGTH_OCTET, spec="GBCS §11.2.3"),
         Field("signature", SIGNATURE_SIZE, Kind.BYTES, spec="GBCS §11.2.3: supplier ECDSA P-256/SHA-256, r||s"),
     ),
+    error=OtaError,
 )
 TRAILER_SIZE = TRAILER.size()
 
@@ -56,7 +57,7 @@ class GbcsUpgradeImage:
                 raise OtaError("gbcs.force_replace", "only a signed Upgrade Image carries this byte")
             return
         for name in ("force_replace", "signature"):
-            problem = next(f for f in TRAILER.fields if f.name == name).check(getattr(self, name))
+            problem = TRAILER.field(name).check(getattr(self, name))
             if problem:
                 raise OtaError(f"gbcs.{name}", problem)
 

@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, fields
 
 from harness.ota.errors import OtaError
-from harness.ota.wire import Field, Kind, Record
+from harness.wire import Field, Kind, Record
 
 #: OTA Upgrade File Identifier, ZCL §11.4.2 (bytes 1E F1 EE 0B on the wire).
 MAGIC = 0x0BEEF11E
@@ -72,6 +72,7 @@ HEADER = Record(
         ),
     ),
     flags_field="field_control",
+    error=OtaError,
 )
 
 #: The header's codes and versions -> their width in hex digits (two per byte on the wire).

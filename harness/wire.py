@@ -1,30 +1,55 @@
-"""Fixed-size wire records declared as data.
+"""Fixed-size wire records declared as data: one field list drives encoding, decoding and checks.
 
-An OTA header, a sub-element header and the GBCS signature trailer are each a *list of
-fields*. :class:`Record` walks that one list to encode and to decode, so the two directions
-cannot drift apart, and it knows every field's offset, so a decoding error can always say
-which field and which byte (see :class:`harness.ota.errors.OtaError`).
+An OTA header, a sub-element header, the GBCS signature trailer and a CBKE implicit certificate
+are each a *list of fields*. :class:`Record` walks that one list in both directions, so encoding
+and decoding cannot drift apart, and it knows every field's offset, so an error can always say
+which field and which byte. The byte order is the record's: the OTA file format is little-endian
+(ZCL §11.4.2), SEC 4 certificates are big-endian.
 
-Only what the OTA file format needs is supported: little-endian unsigned integers, fixed
-byte strings, EUI-64s, constants (magic numbers), and fields that are present only when a
-bit of a flags field (the OTA header's field control) is set.
+Only what those formats need is supported: unsigned integers, fixed byte strings, EUI-64s,
+constants (magic numbers), and fields that are present only when a bit of a flags field (the OTA
+header's field control) is set.
+
+This module sits below both :mod:`harness.ota` and :mod:`harness.crypto` and imports neither;
+each layer passes the exception type its callers expect (``error=``).
 """
 
 from __future__ import annotations
 
 import enum
+import mmap
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal, Protocol, TypeAlias
 
-from harness.ota.errors import OtaError
+ByteOrder: TypeAlias = Literal["little", "big"]
+#: What :meth:`Record.decode` reads from without copying the whole: bytes, a view or a mapped file.
+Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 
 
 class Kind(enum.Enum):
     """How a field's octets map to a Python value."""
 
-    UINT = "uint"  # unsigned integer, low octet first, as all OTA file fields are (ZCL §11.4.2)
+    UINT = "uint"  # unsigned integer in the record's byte order
     BYTES = "bytes"  # opaque octets, kept as they are
-    EUI64 = "eui64"  # IEEE address: display order in Python, reversed (LE) on the wire
+    EUI64 = "eui64"  # IEEE address: display order in Python, in the record's byte order on the wire
+
+
+class ErrorFactory(Protocol):
+    """Builds the exception for a field that cannot be read: ``field`` is a dotted path."""
+
+    def __call__(self, field: str, problem: str, *, offset: int | None = None) -> Exception: ...
+
+
+class WireError(ValueError):
+    """A record that cannot be decoded, when its owner names no exception type of its own."""
+
+    def __init__(self, field: str, problem: str, *, offset: int | None = None) -> None:
+        self.field = field
+        self.problem = problem
+        self.offset = offset
+        where = f"{field} at byte {offset}" if offset is not None else field
+        super().__init__(f"{where}: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +69,20 @@ class Field:
     const: int | None = None
     spec: str = ""
 
-    def encode(self, value: object) -> bytes:
+    def encode(self, value: object, byte_order: ByteOrder) -> bytes:
         if self.kind is Kind.UINT:
-            return int(value).to_bytes(self.size, "little")  # type: ignore[call-overload]
-        raw = bytes(value)  # type: ignore[call-overload]
-        return raw[::-1] if self.kind is Kind.EUI64 else raw
+            if not isinstance(value, int):
+                raise TypeError(f"{self.name}: expected an integer, got {value!r}")
+            return value.to_bytes(self.size, byte_order)
+        if not isinstance(value, bytes | bytearray | memoryview):
+            raise TypeError(f"{self.name}: expected bytes, got {type(value).__name__}")
+        raw = bytes(value)
+        return raw[::-1] if self.kind is Kind.EUI64 and byte_order == "little" else raw
 
-    def decode(self, raw: bytes) -> object:
+    def decode(self, raw: bytes, byte_order: ByteOrder) -> int | bytes:
         if self.kind is Kind.UINT:
-            return int.from_bytes(raw, "little")
-        return raw[::-1] if self.kind is Kind.EUI64 else bytes(raw)
+            return int.from_bytes(raw, byte_order)
+        return raw[::-1] if self.kind is Kind.EUI64 and byte_order == "little" else bytes(raw)
 
     def check(self, value: object) -> str | None:
         """Why ``value`` cannot be written in this field, or ``None`` if it can."""
@@ -63,7 +92,7 @@ class Field:
             if not 0 <= value < 1 << (8 * self.size):
                 return f"{value:#x} does not fit in {self.size} byte(s)"
             return None
-        if not isinstance(value, (bytes, bytearray)):
+        if not isinstance(value, bytes | bytearray):
             return f"expected {self.size} bytes, got {type(value).__name__}"
         if len(value) != self.size:
             return f"expected {self.size} bytes, got {len(value)}"
@@ -71,16 +100,26 @@ class Field:
 
 
 class Record:
-    """An ordered field list with one optional flags field that switches other fields on.
+    """An ordered field list, in one byte order, with one optional flags field that switches others on.
 
     Built once at import; a malformed declaration (duplicate names, a ``when_flag`` field
     before the flags field, no flags field to key on) fails there rather than at runtime.
     """
 
-    def __init__(self, name: str, fields: tuple[Field, ...], *, flags_field: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        fields: tuple[Field, ...],
+        *,
+        byte_order: ByteOrder = "little",
+        flags_field: str | None = None,
+        error: ErrorFactory = WireError,
+    ) -> None:
         self.name = name
         self.fields = fields
+        self.byte_order: ByteOrder = byte_order
         self.flags_field = flags_field
+        self.error = error
         names = [f.name for f in fields]
         if len(set(names)) != len(names):
             raise TypeError(f"{name}: duplicate field names in {names}")
@@ -105,6 +144,13 @@ class Record:
         """Names of the fields a caller supplies (everything but constants)."""
         return tuple(f.name for f in self.fields if f.const is None)
 
+    def field(self, name: str) -> Field:
+        """The declaration of field ``name``."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
     def present(self, flags: int) -> tuple[Field, ...]:
         """The fields on the wire for this flags value, in order."""
         return tuple(f for f in self.fields if not f.when_flag or flags & f.when_flag)
@@ -123,18 +169,36 @@ class Record:
 
     def encode(self, values: Mapping[str, object]) -> bytes:
         """Write the fields present under ``values[flags_field]``; absent ones must be ``None``."""
-        flags = int(values[self.flags_field]) if self.flags_field else 0  # type: ignore[call-overload]
+        flags = 0
+        if self.flags_field:
+            raw_flags = values[self.flags_field]
+            if not isinstance(raw_flags, int):
+                raise TypeError(f"{self.name}.{self.flags_field}: expected an integer, got {raw_flags!r}")
+            flags = raw_flags
         out = bytearray()
         for f in self.fields:
             if f.when_flag and not flags & f.when_flag:
                 continue
             value = f.const if f.const is not None else values[f.name]
-            out += f.encode(value)
+            out += f.encode(value, self.byte_order)
         return bytes(out)
 
+    def read(self, data: Buffer, name: str, offset: int = 0, *, flags: int = 0) -> int | bytes:
+        """One field of the record at ``data[offset:]``, without decoding (or checking) the rest.
+
+        For a check that comes before the record is judged as a whole, e.g. a certificate's
+        issuer, compared before its other fields are looked at.
+        """
+        f = self.field(name)
+        start = offset + self.offset_of(name, flags)
+        end = start + f.size
+        if end > len(data):
+            raise self.error(f"{self.name}.{name}", f"data ends before this {f.size}-byte field", offset=start)
+        return f.decode(bytes(data[start:end]), self.byte_order)
+
     def decode(
-        self, data, offset: int = 0, *, limit: int | None = None, path: str | None = None
-    ) -> tuple[dict, int]:
+        self, data: Buffer, offset: int = 0, *, limit: int | None = None, path: str | None = None
+    ) -> tuple[dict[str, int | bytes | None], int]:
         """Read the record at ``data[offset:]`` (bytes, memoryview or mmap; never copied whole).
 
         Returns the decoded values (absent optional fields as ``None``) and the offset just
@@ -142,7 +206,7 @@ class Record:
         of ``data``); ``path`` names the record in errors (default: its declared name, e.g.
         ``elements[2]`` instead of ``element``). Offsets in errors are offsets in ``data``.
         """
-        values: dict[str, object] = {}
+        values: dict[str, int | bytes | None] = {}
         flags = 0
         pos = offset
         limit = len(data) if limit is None else min(limit, len(data))
@@ -154,24 +218,24 @@ class Record:
                 continue
             end = pos + f.size
             if end > limit:
-                raise OtaError(
+                raise self.error(
                     f"{path}.{f.name}",
                     f"data ends inside this {f.size}-byte field ({limit - pos} byte(s) left)"
                     if pos < limit
                     else f"data ends before this {f.size}-byte field",
                     offset=pos,
                 )
-            value = f.decode(bytes(data[pos:end]))
+            value = f.decode(bytes(data[pos:end]), self.byte_order)
             if f.const is not None:
                 if value != f.const:
-                    raise OtaError(
-                        f"{path}.{f.name}",
-                        f"expected {f.const:#0{2 + 2 * f.size}x}, got {value:#0{2 + 2 * f.size}x}",
-                        offset=pos,
+                    width = 2 + 2 * f.size
+                    shown = f"{value:#0{width}x}" if isinstance(value, int) else value.hex()
+                    raise self.error(
+                        f"{path}.{f.name}", f"expected {f.const:#0{width}x}, got {shown}", offset=pos
                     )
             else:
                 values[f.name] = value
-            if f.name == self.flags_field:
-                flags = int(value)  # type: ignore[call-overload]
+            if f.name == self.flags_field and isinstance(value, int):
+                flags = value
             pos = end
         return values, pos

@@ -62,7 +62,7 @@ import zigpy.exceptions
 from zigpy.zcl import foundation
 
 from harness.crypto.cbke import check_peer_certificate
-from harness.crypto.ecqv import CryptoSuite
+from harness.crypto.ecqv import CryptoSuite, Cs2Certificate
 from harness.crypto.errors import CertificateError
 from harness.evidence import CheckRecord, Outcome, Record, StageRecord, eui64_text
 from harness.hub.ke_ncp import CbkeRadio, CbkeRadioError, EzspCbke
@@ -85,7 +85,7 @@ S2C = foundation.Direction.Server_to_Client
 #: Where the rule comes from, for evidence.
 SPEC_SOURCE: Final = ("ZigBee Smart Energy 1.x (07-5356) Annex C.3 Key Establishment cluster; GB HAN: devices run CBKE "
                       "with the CH as trust centre, Crypto Suite 2")
-CS2_CERTIFICATE_LENGTH: Final = 74
+CS2_CERTIFICATE_LENGTH: Final = CryptoSuite.CS2.certificate_length
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -348,10 +348,10 @@ class KeyEstablishmentSession:
             raise _Failure(TerminateStatus.BAD_MESSAGE,
                            f"its certificate is {len(identity)} bytes; a Crypto Suite 2 certificate is 74")
         own = await self._radio.certificate()
-        if identity[11:19] != own[11:19]:
+        issuer, own_issuer = (Cs2Certificate.read_field(cert, "issuer") for cert in (identity, own))
+        if issuer != own_issuer:
             raise _Failure(TerminateStatus.UNKNOWN_ISSUER,
-                           f"certificate issuer {identity[11:19].hex().upper()} is not the CH's CA "
-                           f"{own[11:19].hex().upper()}")
+                           f"certificate issuer {issuer.hex().upper()} is not the CH's CA {own_issuer.hex().upper()}")
         try:
             check_peer_certificate(identity, suite=CryptoSuite.CS2, partner_eui64=peer.eui64)
         except CertificateError as exc:

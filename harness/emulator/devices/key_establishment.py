@@ -303,12 +303,13 @@ class KeyEstablishmentClient:
                            f"offered 0x{int(suites):04X}")
         tc_certificate = bytes(answer.identity)
         try:
-            check_peer_certificate(tc_certificate, suite=CryptoSuite.CS2, partner_eui64=device.coordinator_eui64)
+            tc_issuer = check_peer_certificate(
+                tc_certificate, suite=CryptoSuite.CS2, partner_eui64=device.coordinator_eui64).issuer
         except CertificateError as exc:
             raise _Failure(TerminateStatus.INVALID_CERTIFICATE, f"the trust centre's certificate: {exc}") from None
-        if tc_certificate[11:19] != credentials.certificate.issuer:
+        if tc_issuer != credentials.certificate.issuer:
             raise _Failure(TerminateStatus.UNKNOWN_ISSUER,
-                           f"the trust centre's certificate issuer {tc_certificate[11:19].hex().upper()} is not this "
+                           f"the trust centre's certificate issuer {tc_issuer.hex().upper()} is not this "
                            f"device's CA {credentials.certificate.issuer.hex().upper()}")
         ephemeral_wait = int(answer.ephemeral_data_generate_time) * scale + timings.margin_s
         confirm_wait = int(answer.confirm_key_generate_time) * scale + timings.margin_s

@@ -69,6 +69,43 @@ class TerminateStatus(t.enum8):
     INVALID_CERTIFICATE = 0x06  # certificate fields wrong (type, curve, hash, key usage, subject)
 
 
+
+class KeStage(enum.StrEnum):
+    """Where one device's key establishment got to: the single vocabulary of the CH, the emulated
+    devices and the evidence (outcomes, stage records, failure events).
+
+    The three exchanges are named after the cluster's commands (Annex C.3.1.2); a failure is
+    reported at the exchange that was under way. DISCOVERY is the device's search for the trust
+    centre's Key Establishment server (Match_Desc), before any exchange.
+    """
+
+    DISCOVERY = "discovery"
+    INITIATE = "initiate"
+    EPHEMERAL_DATA = "ephemeral_data"
+    CONFIRM_KEY = "confirm_key"
+    ESTABLISHED = "established"
+    FAILED = "failed"
+
+    @property
+    def spec_name(self) -> str:
+        """The stage as a reader of the report knows it (the command's name in the specification)."""
+        return _KE_STAGE_TITLES[self]
+
+    @property
+    def record_label(self) -> str:
+        """The ``stage`` of the evidence's stage record for entering this stage."""
+        return f"key establishment: {self.value}"
+
+
+_KE_STAGE_TITLES: Final[dict[KeStage, str]] = {
+    KeStage.DISCOVERY: "discovery of the Key Establishment server",
+    KeStage.INITIATE: "Initiate Key Establishment",
+    KeStage.EPHEMERAL_DATA: "Ephemeral Data",
+    KeStage.CONFIRM_KEY: "Confirm Key",
+    KeStage.ESTABLISHED: "established",
+    KeStage.FAILED: "failed",
+}
+
 # -- schemas ----------------------------------------------------------------------------------
 
 
@@ -199,6 +236,7 @@ __all__ = [
     "KEY_ESTABLISHMENT_CLUSTER",
     "KeFrame",
     "KeFrameError",
+    "KeStage",
     "KeyEstablishmentSuite",
     "MAC_LENGTH",
     "SERVER_TO_CLIENT",

@@ -127,7 +127,7 @@ async def test_a_conformant_device_and_the_ch_agree_on_a_link_key(air: Air) -> N
     bench = Bench(air)
     device, outcome = await bench.join()
     assert outcome.established, outcome.describe()
-    assert (outcome.stage, outcome.status, outcome.by) == ("done", "SUCCESS", "")
+    assert (outcome.stage, outcome.status, outcome.by) == ("established", "SUCCESS", "")
     # The CH is done once its NCP stores the key; the device once it has checked the CH's confirm.
     await device.wait_for("cbke_established", timeout=2)
     # Both sides hold the same key, and only the CH's store (clear(True)) put it in the table.

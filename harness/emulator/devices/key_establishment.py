@@ -48,6 +48,7 @@ from harness.zcl_se import (
     Command,
     KeFrame,
     KeFrameError,
+    KeStage,
     KeyEstablishmentSuite,
     TerminateStatus,
     decode,
@@ -122,10 +123,10 @@ TRANSITIONS: Final[dict[tuple[KeState, KeInput], KeState]] = {
 }
 
 #: The stage a failure is reported at: the exchange that was under way.
-STAGE_OF: Final[dict[KeState, str]] = {
-    S.AWAIT_INITIATE_RESPONSE: "initiate",
-    S.AWAIT_EPHEMERAL_RESPONSE: "ephemeral_data",
-    S.AWAIT_CONFIRM_RESPONSE: "confirm_key",
+STAGE_OF: Final[dict[KeState, KeStage]] = {
+    S.AWAIT_INITIATE_RESPONSE: KeStage.INITIATE,
+    S.AWAIT_EPHEMERAL_RESPONSE: KeStage.EPHEMERAL_DATA,
+    S.AWAIT_CONFIRM_RESPONSE: KeStage.CONFIRM_KEY,
 }
 
 #: The response command the client waits for in each state.
@@ -145,7 +146,7 @@ class KeResult:
     """How one run ended, from the device's side."""
 
     established: bool
-    stage: str  # discovery | initiate | ephemeral_data | confirm_key | done
+    stage: KeStage  # established, or where it failed (discovery, or the exchange under way)
     status: str  # SUCCESS, a Terminate status name, TIMEOUT, STALLED, ABANDONED, NO_SERVER
     by: str  # who ended it: "device", "trust centre", or "" on success
     reason: str
@@ -223,8 +224,8 @@ class KeyEstablishmentClient:
     def _no_server(self) -> bool:
         """No Key Establishment server was found: the device cannot run CBKE, so it leaves."""
         reason = "no Key Establishment server found: the coordinator's Match_Desc_rsp named none"
-        self.results.append(KeResult(False, "discovery", "NO_SERVER", "device", reason))
-        self.device.events.record("cbke_failed", stage="discovery", status="NO_SERVER", by="device", reason=reason)
+        self.results.append(KeResult(False, KeStage.DISCOVERY, "NO_SERVER", "device", reason))
+        self.device.events.record("cbke_failed", stage=KeStage.DISCOVERY, status="NO_SERVER", by="device", reason=reason)
         self._hold_off_until = self.device.clock() + self.timings.retry_after_s
         if self.device.joined:
             self.device.leave_after_failed_key_establishment(reason)
@@ -252,12 +253,12 @@ class KeyEstablishmentClient:
         self._fire(KeInput.CONFIRM_RESPONSE)
         seconds = round(device.clock() - started, 3)
         device.events.record("cbke_established", key_fingerprint=self.link_key.fingerprint(), seconds=seconds)
-        result = KeResult(True, "done", "SUCCESS", "", f"trust-centre link key established in {seconds:g} s")
+        result = KeResult(True, KeStage.ESTABLISHED, "SUCCESS", "", f"trust-centre link key established in {seconds:g} s")
         self.results.append(result)
         return result
 
     def _end_failed(self, failure: _Failure) -> KeResult:
-        stage = STAGE_OF.get(self.state, self.state.value)
+        stage = STAGE_OF[self.state]  # run() fires START first: a failure always ends a waiting state
         if failure.result == "STALLED":
             self._fire(KeInput.STALL)
             self.device.events.record("cbke_stalled", stage=stage)

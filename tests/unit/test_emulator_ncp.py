@@ -126,7 +126,9 @@ def test_active_endpoints_and_simple_descriptor() -> None:
     descriptor, _ = zdo_t.SimpleDescriptor.deserialize(payload[5:])
     assert (descriptor.endpoint, descriptor.profile, list(descriptor.input_clusters)) == (1, 0x0104, [0x0000, 0x0019])
     _, missing = responder.answer(zdo_t.ZDOCmd.Simple_Desc_req, bytes.fromhex("0A 00 00 07"))
-    assert missing[1] == 0x82  # NOT_ACTIVE
+    assert missing[1] == 0x83  # NOT_ACTIVE: a valid endpoint number with nothing registered (0x82 is INVALID_EP)
+    _, invalid = responder.answer(zdo_t.ZDOCmd.Simple_Desc_req, bytes.fromhex("0B 00 00 F5"))
+    assert invalid == bytes.fromhex("0B 82 0000 00")  # INVALID_EP, the address, Length 0
 
 
 def test_match_descriptor_names_the_endpoints_serving_a_cluster_in_the_profile() -> None:

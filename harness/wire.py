@@ -20,7 +20,7 @@ import enum
 import mmap
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 ByteOrder: TypeAlias = Literal["little", "big"]
 #: What :meth:`Record.decode` reads from without copying the whole: bytes, a view or a mapped file.
@@ -97,6 +97,36 @@ class Field:
         if len(value) != self.size:
             return f"expected {self.size} bytes, got {len(value)}"
         return None
+
+
+class Values(dict[str, int | bytes | None]):
+    """A decoded record: field name -> value, with typed access for the field kinds.
+
+    The declaration fixes each field's kind, so :meth:`uint` and :meth:`octets` only fail on a
+    programming error (asking a byte field for an integer), never on input data.
+    """
+
+    def uint(self, name: str) -> int:
+        """The value of an integer field that is present."""
+        value = self[name]
+        if not isinstance(value, int):
+            raise TypeError(f"field {name!r} holds {type(value).__name__}, not an integer")
+        return value
+
+    def octets(self, name: str) -> bytes:
+        """The value of a byte-string (or EUI-64) field that is present."""
+        value = self[name]
+        if not isinstance(value, bytes):
+            raise TypeError(f"field {name!r} holds {type(value).__name__}, not bytes")
+        return value
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The values as keyword arguments for a class whose fields are the record's fields.
+
+        Typed ``Any`` because each value's type is its field's kind, known from the declaration
+        rather than to the type checker; such a class checks its fields on construction.
+        """
+        return dict(self)
 
 
 class Record:
@@ -198,7 +228,7 @@ class Record:
 
     def decode(
         self, data: Buffer, offset: int = 0, *, limit: int | None = None, path: str | None = None
-    ) -> tuple[dict[str, int | bytes | None], int]:
+    ) -> tuple[Values, int]:
         """Read the record at ``data[offset:]`` (bytes, memoryview or mmap; never copied whole).
 
         Returns the decoded values (absent optional fields as ``None``) and the offset just
@@ -206,7 +236,7 @@ class Record:
         of ``data``); ``path`` names the record in errors (default: its declared name, e.g.
         ``elements[2]`` instead of ``element``). Offsets in errors are offsets in ``data``.
         """
-        values: dict[str, int | bytes | None] = {}
+        values = Values()
         flags = 0
         pos = offset
         limit = len(data) if limit is None else min(limit, len(data))

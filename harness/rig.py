@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Literal, overload
 
 from harness.keys import check_install_code, read_secret
 from harness.ports import PortSpec, UsbMatch, parse_port_text
@@ -331,6 +332,14 @@ class _RigReader:
         self.top = top
         self.environ = environ
 
+    @overload
+    def secret(self, table: Table, key: str, *, length: int | None = None, install_code: bool = False,
+               required: Literal[True] = True) -> Secret: ...
+
+    @overload
+    def secret(self, table: Table, key: str, *, length: int | None = None, install_code: bool = False,
+               required: bool) -> Secret | None: ...
+
     def secret(self, table: Table, key: str, *, length: int | None = None, install_code: bool = False,
                required: bool = True) -> Secret | None:
         reference = table.text(key, secret=True) if required else table.text(key, None, secret=True)
@@ -339,7 +348,7 @@ class _RigReader:
         try:
             secret = read_secret(reference, base_dir=table.base_dir, length=length, environ=self.environ)
             if install_code:
-                check_install_code(secret.reveal())
+                check_install_code(secret.reveal_bytes())
         except ValueError as exc:
             table.fail(key, str(exc))
         return secret

@@ -27,7 +27,7 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import ClassVar, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias
 
 from harness.crypto.aes_mmo import aes_mmo_hash
 from harness.crypto.binary_curve import SECT163K1, SECT283K1, BinaryCurve, Point
@@ -184,13 +184,14 @@ class _FixedLayoutCertificate:
     __slots__ = ()
     SUITE: ClassVar[CryptoSuite]
     LAYOUT: ClassVar[Record]
+    reconstruction_point: bytes  # every layout has one (a field of each subclass)
 
     def _check_fields(self) -> None:
         for spec in self.LAYOUT.fields:
             problem = spec.check(getattr(self, spec.name))
             if problem:
                 raise self.LAYOUT.error(spec.name, problem, offset=self.LAYOUT.offset_of(spec.name))
-        point: bytes = getattr(self, "reconstruction_point")
+        point: bytes = self.reconstruction_point
         if point[0] not in (0x02, 0x03):
             raise self.LAYOUT.error(
                 "reconstruction_point",
@@ -331,7 +332,7 @@ class Cs2Certificate(_FixedLayoutCertificate):
 
 Certificate: TypeAlias = Cs1Certificate | Cs2Certificate
 
-_CERTIFICATE_CLASSES: Final = {CryptoSuite.CS1: Cs1Certificate, CryptoSuite.CS2: Cs2Certificate}
+_CERTIFICATE_CLASSES: Final[dict[CryptoSuite, type[Cs1Certificate] | type[Cs2Certificate]]] = {CryptoSuite.CS1: Cs1Certificate, CryptoSuite.CS2: Cs2Certificate}
 
 
 def parse_certificate(data: bytes | Certificate, suite: CryptoSuite | None = None) -> Certificate:
@@ -563,8 +564,8 @@ class CertificateAuthority:
         valid_to: int | None,
         key_usage: int | None,
         profile_data: bytes | None,
-    ) -> dict[str, object]:
-        """The certificate fields other than P_U, checked against the suite's layout."""
+    ) -> dict[str, Any]:
+        """The certificate fields other than P_U, as keyword arguments of the suite's class (which checks them)."""
         if self.suite is CryptoSuite.CS1:
             unused = [n for n, v in (("serial", serial), ("valid_from", valid_from), ("valid_to", valid_to),
                                      ("key_usage", key_usage)) if v is not None]
@@ -620,7 +621,7 @@ class CertificateAuthority:
             p_u = curve.add(request.request_point, k.public_key)
             if p_u is None:
                 continue
-            cert = cls(reconstruction_point=curve.encode_point(p_u), **fields_)  # type: ignore[arg-type]
+            cert = cls(reconstruction_point=curve.encode_point(p_u), **fields_)
             e = certificate_hash(cert)
             if curve.add(curve.multiply(e, p_u), self.public_key) is None:
                 continue

@@ -9,13 +9,13 @@ import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from harness.evidence.redaction import Redacted
 from harness.secret import REDACTED, Secret
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """The verdict of one check. NOT_OBSERVED (nothing arrived in time) is not FAIL (wrong value)."""
 
     PASS = "PASS"
@@ -24,7 +24,7 @@ class Outcome(str, enum.Enum):
     SKIPPED = "SKIPPED"
 
 
-class TransferEventKind(str, enum.Enum):
+class TransferEventKind(enum.StrEnum):
     """One step on a transfer's timeline, named after the OTA cluster exchange it records."""
 
     NOTIFY = "notify"  # Image Notify sent by the CH
@@ -42,7 +42,7 @@ class TransferEventKind(str, enum.Enum):
     ABORT = "abort"  # the transfer ended without an Upgrade End (either side)
 
 
-class TransferOutcome(str, enum.Enum):
+class TransferOutcome(enum.StrEnum):
     """How a transfer ended, from the CH's point of view."""
 
     IN_PROGRESS = "in_progress"
@@ -195,9 +195,9 @@ class TenancyRead(Redacted):
     trigger: str = ""
 
 
-Record = Union[
-    TransferRecord, AlertRecord, AttributeRead, CheckRecord, StageRecord, ImageRecord, TenancyRead
-]
+Record: TypeAlias = (
+    TransferRecord | AlertRecord | AttributeRead | CheckRecord | StageRecord | ImageRecord | TenancyRead
+)
 
 #: JSON key under which each record type is listed in a test's entry.
 SECTION_BY_TYPE: dict[type, str] = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from harness.evidence import AlertRecord, TransferOutcome
@@ -147,7 +147,7 @@ class AlertLog:
         self._listeners: list[Callable[[AlertRecord], None]] = []
         self._clock = clock
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[AlertRecord]:
         return iter(list(self._records))
 
     def __len__(self) -> int:

@@ -9,6 +9,7 @@ field -- not later, in the middle of a check.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +101,7 @@ class Expectations:
                 f"{self.file}: no sequence named {name!r} (known: {', '.join(self.sequences)})"
             ) from None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ExpectedSequence]:
         return iter(self.sequences.values())
 
 

@@ -56,7 +56,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import zigpy.exceptions
 from zigpy.zcl import foundation
@@ -80,6 +80,9 @@ from harness.zcl_se import (
 )
 
 LOGGER = logging.getLogger(__name__)
+
+#: What the plain admission returns (zigpy's device): handed back once key establishment succeeds.
+_Device = TypeVar("_Device")
 
 S2C = foundation.Direction.Server_to_Client
 
@@ -552,7 +555,7 @@ class KeyEstablishmentServer:
     def _name_for(self, eui: bytes) -> str:
         for dut in self.rig.devices:
             if bytes(dut.eui64) == eui:
-                return dut.name
+                return str(dut.name)
         return eui64_text(eui)
 
     async def _send(self, peer: Peer, payload: bytes) -> None:
@@ -600,7 +603,7 @@ class KeyEstablishmentServer:
         self._supported = True
 
     # -- joining ------------------------------------------------------------------------------------
-    async def admit(self, name: str, eui64: bytes, admission: Callable[[], Awaitable[Any]]) -> Any | None:
+    async def admit(self, name: str, eui64: bytes, admission: Callable[[], Awaitable[_Device]]) -> _Device | None:
         """Admit a device that requires CBKE: its join and interview, and its key establishment.
 
         ``admission()`` is the plain join (install-code key, announce, interview). The waiter for
@@ -628,7 +631,8 @@ class KeyEstablishmentServer:
         started, finished = self.core.expect(eui64)
         joining = asyncio.ensure_future(admission())
         try:
-            await asyncio.wait({joining, finished}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {joining, finished}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if finished.done() and not finished.result().established:
                 return None  # it failed and left: its join may never complete
             device = await joining

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from harness.ota import gbcs as _gbcs
 from harness.ota.elements import SubElement, Tag, decode_elements, encode_elements, scan_elements

@@ -23,13 +23,13 @@ from harness.emulator.devices import EmulatedDevice
 from harness.emulator.devices import key_establishment as client_module
 from harness.emulator.devices.key_establishment import KeyEstablishmentTimings
 from harness.hub import key_establishment as server_module
+from harness.hub.ke_ncp import CbkeRadioError
 from harness.hub.key_establishment import (
     KeOutcome,
     KeyEstablishmentCore,
     KeyEstablishmentSettings,
     Peer,
 )
-from harness.hub.ke_ncp import CbkeRadioError
 from harness.secret import Secret
 
 CH_EP = 0x0A

@@ -24,7 +24,15 @@ from harness.emulator.ash import (
 )
 from harness.emulator.coordinator import WILDCARD_EUI64, EmulatedNcp
 from harness.emulator.coordinator_zdo import CoordinatorZdo, Endpoint
-from harness.emulator.faults import FrameCorruption, FrameLoss, Latency, LinkStage, UartThrottle, chain, garbage_bytes
+from harness.emulator.faults import (
+    FrameCorruption,
+    FrameLoss,
+    Latency,
+    LinkStage,
+    UartThrottle,
+    chain,
+    garbage_bytes,
+)
 from harness.emulator.frame_log import HOST_TO_NCP, NCP_TO_HOST, FrameLog
 from harness.emulator.ncp import Nvram
 from harness.emulator.server import EmulatedRadio, RadioOptions
@@ -218,7 +226,7 @@ def test_corruption_changes_one_bit_and_keeps_the_flag() -> None:
     ends.ncp_write(DATA)
     (damaged,) = ends.host
     assert damaged != DATA and damaged.endswith(b"\x7e")
-    diff = [a ^ b for a, b in zip(damaged, DATA) if a != b]
+    diff = [a ^ b for a, b in zip(damaged, DATA, strict=True) if a != b]
     assert len(diff) == 1 and bin(diff[0]).count("1") == 1
 
 

@@ -8,8 +8,14 @@ import pytest
 from rigfiles import make_tree
 
 from harness.rig import Rig, load_rig
-from harness.rigcheck import (RigCheck, RigChecker, RigCheckFailed, State, check_referenced_files,
-                              registered_checks)
+from harness.rigcheck import (
+    RigCheck,
+    RigChecker,
+    RigCheckFailed,
+    State,
+    check_referenced_files,
+    registered_checks,
+)
 
 
 @pytest.fixture

@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from zigpy.zcl import foundation
 
-from harness.crypto.cbke import KeyEstablishmentKeys, Role, calculate_keys, check_peer_certificate, generate_ephemeral_key
+from harness.crypto.cbke import (
+    KeyEstablishmentKeys,
+    Role,
+    calculate_keys,
+    check_peer_certificate,
+    generate_ephemeral_key,
+)
 from harness.crypto.ecqv import CryptoSuite, DeviceCredentials, KeyPair
 from harness.crypto.errors import CertificateError, CryptoError, KeyEstablishmentError
 from harness.emulator.air import AirFrame

@@ -86,8 +86,9 @@ def run_serve(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with radio:
-            print(radio.port, flush=True)
             try:
+                # Inside the try: whoever read the port may interrupt us before print returns.
+                print(radio.port, flush=True)
                 stop.wait()
             except KeyboardInterrupt:
                 pass

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import statistics
 import tempfile
@@ -326,7 +327,7 @@ def device_result(radio: EmulatedRadio, name: str, image_size: int, since: int) 
     received = [t for t, n in events if n == "block_received"]
     if not starts or not ends:
         raise RuntimeError(f"{name}: no complete block phase in the device's event log")
-    gaps = [b - a for a, b in zip(received, received[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(received)]
     return DeviceResult(name, image_size, starts[0], ends[-1], gaps, len(received))
 
 
@@ -397,7 +398,7 @@ async def run_harness(
             done = CpuSnapshot.take(emulator)
         finally:
             stop_listening()
-        bad = [(t.device, o.value, t.record().reason) for t, o in zip(transfers, outcomes) if o.value != "transferred"]
+        bad = [(t.device, o.value, t.record().reason) for t, o in zip(transfers, outcomes, strict=True) if o.value != "transferred"]
         if bad:
             raise RuntimeError(f"harness transfers did not complete: {bad}")
         line = radio.line.minus(line_before)

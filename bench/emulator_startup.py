@@ -55,7 +55,7 @@ async def main() -> None:
     args = parser.parse_args()
     for version in args.versions:
         results = [await one_run(version, args.use_thread) for _ in range(args.runs)]
-        forms, restarts, form_frames, restart_frames = zip(*results)
+        forms, restarts, form_frames, restart_frames = zip(*results, strict=True)
         print(
             f"EZSP v{version}: start-up with formation {describe(list(forms))}, {form_frames[0]} commands; "
             f"restart {describe(list(restarts))}, {restart_frames[0]} commands; runs={args.runs}"

@@ -80,7 +80,7 @@ def print_case(case: Case, by_server: dict[str, list[b.RunResult]]) -> None:
               f"{row['ms_block_p99']:>7.2f} {row['cpu_block']:>10.2f} {row['cpu_host']:>6.2f} {row['cpu_emulator']:>6.2f} "
               f"{row['startup_s']:>12.2f}")
     if "harness" in rows and "zigpy" in rows:
-        pairs = [h.aggregate_kib_s / z.aggregate_kib_s for h, z in zip(by_server["harness"], by_server["zigpy"])]
+        pairs = [h.aggregate_kib_s / z.aggregate_kib_s for h, z in zip(by_server["harness"], by_server["zigpy"], strict=True)]
         h, z = rows["harness"], rows["zigpy"]
         print(f"ratio harness/zigpy: throughput {h['kib_s'] / z['kib_s']:.2f}x (median of per-pair ratios "
               f"{b.median(pairs):.2f}x, range {min(pairs):.2f}-{max(pairs):.2f}); CPU per block "

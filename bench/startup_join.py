@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 import benchlib as b
+
 import harness.hub
 from harness.emulator.frame_log import HOST_TO_NCP
 from harness.emulator.server import EmulatedRadio

@@ -101,7 +101,7 @@ def read_secret(reference: str, *, base_dir: Path, what: str = "the value", leng
     """An inline/``env:``/``file:`` hex secret as a :class:`Secret` holding bytes.
 
     ``length`` (bytes), when given, is enforced. Install codes are checked by the caller with
-    :func:`check_install_code` on ``secret.reveal()``.
+    :func:`check_install_code` on ``secret.reveal_bytes()``.
     """
     text, origin = resolve_reference(reference, base_dir=base_dir, environ=environ)
     where = f"{what} (from {origin})" if origin != "inline" else what

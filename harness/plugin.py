@@ -21,15 +21,25 @@ from typing import Any
 import pytest
 
 from harness.evidence import EvidenceLog, TestEvidence, TransferRecord
-from harness.rig import CAPABILITIES, DEFAULT_RIG, RIG_ENV, Rig, RigError, choose_rig, find_rig, load_rig, looks_like_path
-from harness.rigcheck import RigChecker, RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
 from harness.report.pytest_hooks import add_report_options
+from harness.rig import (
+    CAPABILITIES,
+    DEFAULT_RIG,
+    RIG_ENV,
+    Rig,
+    RigError,
+    choose_rig,
+    find_rig,
+    load_rig,
+    looks_like_path,
+)
+from harness.rigcheck import RigChecker, RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
 from harness.tomlread import display_path
 
 try:  # the hub lives in pytest-asyncio's session loop; without the package only the `hub` fixture is missing
     import pytest_asyncio
 except ImportError:  # pragma: no cover
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]  # an optional import: the module, or None
 
 RIG_HELP = (f"rig to run against: a NAME (rigs/NAME.toml under the rootdir) or a path to a rig file. "
             f"Default: ini option 'rig', then ${RIG_ENV}, then '{DEFAULT_RIG}'.")

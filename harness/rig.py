@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Literal, overload
 
 from harness.emulator.devices.behaviours import BehaviourError, UnknownBehaviourError, behaviour_class
 from harness.keys import check_install_code, read_secret
@@ -335,6 +336,14 @@ class _RigReader:
         self.top = top
         self.environ = environ
 
+    @overload
+    def secret(self, table: Table, key: str, *, length: int | None = None, install_code: bool = False,
+               required: Literal[True] = True) -> Secret: ...
+
+    @overload
+    def secret(self, table: Table, key: str, *, length: int | None = None, install_code: bool = False,
+               required: bool) -> Secret | None: ...
+
     def secret(self, table: Table, key: str, *, length: int | None = None, install_code: bool = False,
                required: bool = True) -> Secret | None:
         reference = table.text(key, secret=True) if required else table.text(key, None, secret=True)
@@ -343,7 +352,7 @@ class _RigReader:
         try:
             secret = read_secret(reference, base_dir=table.base_dir, length=length, environ=self.environ)
             if install_code:
-                check_install_code(secret.reveal())
+                check_install_code(secret.reveal_bytes())
         except ValueError as exc:
             table.fail(key, str(exc))
         return secret

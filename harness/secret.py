@@ -8,6 +8,7 @@ value is reachable only through :meth:`Secret.reveal`, which makes each use grep
 from __future__ import annotations
 
 import hashlib
+from typing import NoReturn
 
 REDACTED = "«redacted»"
 
@@ -24,6 +25,12 @@ class Secret:
 
     def reveal(self) -> bytes | str:
         """The clear value. Call only where the value is handed to the radio or a cipher."""
+        return self._value
+
+    def reveal_bytes(self) -> bytes:
+        """The clear value of a binary secret (a key, an install code); text here is a programming error."""
+        if not isinstance(self._value, bytes):
+            raise TypeError(f"the secret from {self.origin} is text, not bytes")
         return self._value
 
     def fingerprint(self) -> str:
@@ -46,5 +53,5 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
 
-    def __reduce__(self):  # pickling would write the clear value into a file
+    def __reduce__(self) -> NoReturn:  # pickling would write the clear value into a file
         raise TypeError("a Secret cannot be pickled")

@@ -2,7 +2,7 @@
 
 zigpy 2.4.0 declares ``KeyEstablishment`` (``zigpy/zcl/clusters/smartenergy.py``) as a stub with
 no attributes and no commands, so it cannot build or parse a single CBKE frame. This module
-declares the four commands each way as zigpy ``ZCLCommandDef`` objects with ``Struct`` schemas --
+declares the four commands each way as zigpy ``ZCLCommandDef`` objects with ``CommandSchema`` schemas --
 one field list per frame drives both ``serialize`` and ``deserialize`` -- plus the Terminate
 status codes and the suite bitmap. It does **not** register a cluster class with zigpy (that
 would change zigpy for every user in the process); the hub and the emulated devices build and
@@ -69,10 +69,47 @@ class TerminateStatus(t.enum8):
     INVALID_CERTIFICATE = 0x06  # certificate fields wrong (type, curve, hash, key usage, subject)
 
 
+
+class KeStage(enum.StrEnum):
+    """Where one device's key establishment got to: the single vocabulary of the CH, the emulated
+    devices and the evidence (outcomes, stage records, failure events).
+
+    The three exchanges are named after the cluster's commands (Annex C.3.1.2); a failure is
+    reported at the exchange that was under way. DISCOVERY is the device's search for the trust
+    centre's Key Establishment server (Match_Desc), before any exchange.
+    """
+
+    DISCOVERY = "discovery"
+    INITIATE = "initiate"
+    EPHEMERAL_DATA = "ephemeral_data"
+    CONFIRM_KEY = "confirm_key"
+    ESTABLISHED = "established"
+    FAILED = "failed"
+
+    @property
+    def spec_name(self) -> str:
+        """The stage as a reader of the report knows it (the command's name in the specification)."""
+        return _KE_STAGE_TITLES[self]
+
+    @property
+    def record_label(self) -> str:
+        """The ``stage`` of the evidence's stage record for entering this stage."""
+        return f"key establishment: {self.value}"
+
+
+_KE_STAGE_TITLES: Final[dict[KeStage, str]] = {
+    KeStage.DISCOVERY: "discovery of the Key Establishment server",
+    KeStage.INITIATE: "Initiate Key Establishment",
+    KeStage.EPHEMERAL_DATA: "Ephemeral Data",
+    KeStage.CONFIRM_KEY: "Confirm Key",
+    KeStage.ESTABLISHED: "established",
+    KeStage.FAILED: "failed",
+}
+
 # -- schemas ----------------------------------------------------------------------------------
 
 
-class InitiateKeyEstablishment(t.Struct):
+class InitiateKeyEstablishment(foundation.CommandSchema):
     """Initiate Key Establishment Request (client -> server) and Response (server -> client)."""
 
     key_establishment_suite: KeyEstablishmentSuite
@@ -81,19 +118,19 @@ class InitiateKeyEstablishment(t.Struct):
     identity: t.Bytes  # the sender's implicit certificate: the rest of the frame
 
 
-class EphemeralData(t.Struct):
+class EphemeralData(foundation.CommandSchema):
     """Ephemeral Data Request (QEU) and Response (QEV): a compressed point, the rest of the frame."""
 
     ephemeral_data: t.Bytes
 
 
-class ConfirmKeyData(t.Struct):
+class ConfirmKeyData(foundation.CommandSchema):
     """Confirm Key Data Request (MACU) and Response (MACV)."""
 
     secure_message_authentication_code: t.Bytes
 
 
-class TerminateKeyEstablishment(t.Struct):
+class TerminateKeyEstablishment(foundation.CommandSchema):
     """Terminate Key Establishment, either way."""
 
     status_code: TerminateStatus
@@ -119,7 +156,7 @@ def _defs(direction: foundation.Direction, suffix: str) -> dict[int, foundation.
     }
     return {
         int(command): foundation.ZCLCommandDef(
-            id=int(command), name=name, schema=schema, direction=direction, is_manufacturer_specific=False
+            id=t.uint8_t(command), name=name, schema=schema, direction=direction, is_manufacturer_specific=False
         )
         for command, (name, schema) in names.items()
     }
@@ -156,7 +193,10 @@ def encode(
     table = CLIENT_TO_SERVER if direction == foundation.Direction.Client_to_Server else SERVER_TO_CLIENT
     definition = table[int(command)]
     header = foundation.ZCLHeader.cluster(tsn, int(command), direction=direction)
-    header.frame_control = header.frame_control.replace(disable_default_response=disable_default_response)
+    # zigpy 2.4 annotates Struct.replace as taking dicts and returning a plain Struct (it returns the same type).
+    header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
+        disable_default_response=disable_default_response  # type: ignore[arg-type]
+    )
     return header.serialize() + definition.schema(**args).serialize()
 
 
@@ -199,6 +239,7 @@ __all__ = [
     "KEY_ESTABLISHMENT_CLUSTER",
     "KeFrame",
     "KeFrameError",
+    "KeStage",
     "KeyEstablishmentSuite",
     "MAC_LENGTH",
     "SERVER_TO_CLIENT",

@@ -183,7 +183,7 @@ def render_table(info: dict[str, object]) -> str:
         if key in _HEX_WIDTHS and isinstance(value, int):
             text = f"{value:#0{_HEX_WIDTHS[key] + 2}x}"
             if key == "field_control":
-                names = [f.name for f in FieldControl if value & f]
+                names = [f.name for f in FieldControl if value & f and f.name]
                 text += f" ({' | '.join(names) or 'no optional fields'})"
         elif key == "header_string":
             text = repr(value)
@@ -192,7 +192,8 @@ def render_table(info: dict[str, object]) -> str:
         else:
             text = str(value)
         lines.append(f"{key:<28} {text}")
-    for element in info.get("elements", []):  # type: ignore[union-attr]
+    elements = info.get("elements", [])
+    for element in elements if isinstance(elements, list) else []:
         lines.append(
             f"{'element[' + str(element['index']) + ']':<28} {element['name']} (tag {element['tag']:#06x}), "
             f"{element['length']} bytes at offset {element['offset']}"

@@ -85,7 +85,7 @@ class AesMmo:
 
     def _compress(self, block: bytes) -> None:
         encrypted = _aes_encrypt_block(self._state, block)
-        self._state = bytes(a ^ b for a, b in zip(encrypted, block))
+        self._state = bytes(a ^ b for a, b in zip(encrypted, block, strict=True))
 
     def update(self, data: bytes) -> None:
         """Absorb more message bytes."""
@@ -126,8 +126,8 @@ def hmac_aes_mmo(key: bytes, message: bytes) -> bytes:
     if len(key) > BLOCK_SIZE:
         key = aes_mmo_hash(key)
     key = key.ljust(BLOCK_SIZE, b"\x00")
-    inner = aes_mmo_hash(bytes(k ^ p for k, p in zip(key, _IPAD)) + message)
-    return aes_mmo_hash(bytes(k ^ p for k, p in zip(key, _OPAD)) + inner)
+    inner = aes_mmo_hash(bytes(k ^ p for k, p in zip(key, _IPAD, strict=True)) + message)
+    return aes_mmo_hash(bytes(k ^ p for k, p in zip(key, _OPAD, strict=True)) + inner)
 
 
 def verify_hmac_aes_mmo(key: bytes, message: bytes, mac: bytes) -> bool:

@@ -27,12 +27,13 @@ import random
 import secrets
 import time
 from dataclasses import dataclass
-from typing import ClassVar, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias
 
 from harness.crypto.aes_mmo import aes_mmo_hash
 from harness.crypto.binary_curve import SECT163K1, SECT283K1, BinaryCurve, Point
 from harness.crypto.errors import CertificateError, CryptoError
 from harness.secret import REDACTED, Secret
+from harness.wire import ErrorFactory, Field, Kind, Record
 
 #: CS2 certificate Type field: the only type SE defines (SEC 4 minimal encoding, type 0).
 CS2_CERTIFICATE_TYPE: Final = 0x00
@@ -158,23 +159,19 @@ class KeyPair:
 # -- certificate layouts ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    """One fixed-length certificate field: its name, offset and length, and whether it is an integer."""
+def _certificate_error(suite: str) -> ErrorFactory:
+    """Errors of a certificate's field list as :class:`CertificateError`, naming suite, field and offset."""
 
-    name: str
-    offset: int
-    length: int
-    integer: bool = False
+    def error(field: str, problem: str, *, offset: int | None = None) -> CertificateError:
+        name = field.rsplit(".", 1)[-1]
+        return CertificateError(f"{suite} certificate field {name!r} (offset {offset}): {problem}")
+
+    return error
 
 
-def _layout(*spec: tuple[str, int, bool]) -> tuple[_Field, ...]:
-    """Fields from (name, length, integer) in wire order; offsets follow from the lengths."""
-    result, offset = [], 0
-    for name, length, integer in spec:
-        result.append(_Field(name, offset, length, integer))
-        offset += length
-    return tuple(result)
+def _layout(suite: str, *fields: Field) -> Record:
+    """A certificate's field list: big-endian, as SEC 4 encodes every field."""
+    return Record(f"{suite} certificate", fields, byte_order="big", error=_certificate_error(suite))
 
 
 class _FixedLayoutCertificate:
@@ -186,55 +183,61 @@ class _FixedLayoutCertificate:
 
     __slots__ = ()
     SUITE: ClassVar[CryptoSuite]
-    LAYOUT: ClassVar[tuple[_Field, ...]]
+    LAYOUT: ClassVar[Record]
+    reconstruction_point: bytes  # every layout has one (a field of each subclass)
 
     def _check_fields(self) -> None:
-        for spec in self.LAYOUT:
-            value = getattr(self, spec.name)
-            where = f"{self.SUITE.name} certificate field {spec.name!r} (offset {spec.offset})"
-            if spec.integer:
-                if not isinstance(value, int) or not 0 <= value < 1 << (8 * spec.length):
-                    raise CertificateError(f"{where}: {value!r} does not fit in {spec.length} bytes")
-            elif not isinstance(value, bytes) or len(value) != spec.length:
-                size = len(value) if isinstance(value, bytes) else type(value).__name__
-                raise CertificateError(f"{where}: {size} bytes, expected {spec.length}")
-        point = getattr(self, "reconstruction_point")
+        for spec in self.LAYOUT.fields:
+            problem = spec.check(getattr(self, spec.name))
+            if problem:
+                raise self.LAYOUT.error(spec.name, problem, offset=self.LAYOUT.offset_of(spec.name))
+        point: bytes = self.reconstruction_point
         if point[0] not in (0x02, 0x03):
-            offset = next(f.offset for f in self.LAYOUT if f.name == "reconstruction_point")
-            raise CertificateError(
-                f"{self.SUITE.name} certificate field 'reconstruction_point' (offset {offset}): "
-                f"format byte 0x{point[0]:02X}, expected a compressed point (0x02 or 0x03)"
+            raise self.LAYOUT.error(
+                "reconstruction_point",
+                f"format byte 0x{point[0]:02X}, expected a compressed point (0x02 or 0x03)",
+                offset=self.LAYOUT.offset_of("reconstruction_point"),
             )
 
     def __repr__(self) -> str:
         # Byte fields in hex, as they are printed in certificate files and the SE annex.
         shown = []
-        for spec in self.LAYOUT:
+        for spec in self.LAYOUT.fields:
             value = getattr(self, spec.name)
-            text = f"{value:#0{2 + 2 * spec.length}x}" if spec.integer else value.hex().upper()
+            text = f"{value:#0{2 + 2 * spec.size}x}" if spec.kind is Kind.UINT else value.hex().upper()
             shown.append(f"{spec.name}={text}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
     def to_bytes(self) -> bytes:
         """The encoded certificate, exactly the bytes that are hashed and sent."""
-        parts = []
-        for spec in self.LAYOUT:
-            value = getattr(self, spec.name)
-            parts.append(value.to_bytes(spec.length, "big") if spec.integer else value)
-        return b"".join(parts)
+        return self.LAYOUT.encode({spec.name: getattr(self, spec.name) for spec in self.LAYOUT.fields})
 
     @classmethod
-    def _decode_fields(cls, data: bytes) -> dict[str, int | bytes]:
+    def _check_length(cls, data: bytes) -> bytes:
         data = bytes(data)
         if len(data) != cls.SUITE.certificate_length:
             raise CertificateError(
                 f"{cls.SUITE.name} certificate is {len(data)} bytes, expected {cls.SUITE.certificate_length}"
             )
-        values: dict[str, int | bytes] = {}
-        for spec in cls.LAYOUT:
-            raw = data[spec.offset : spec.offset + spec.length]
-            values[spec.name] = int.from_bytes(raw, "big") if spec.integer else raw
+        return data
+
+    @classmethod
+    def _decode_fields(cls, data: bytes) -> dict[str, int | bytes | None]:
+        values, _ = cls.LAYOUT.decode(cls._check_length(data))
         return values
+
+    @classmethod
+    def read_field(cls, data: bytes, name: str) -> bytes:
+        """One byte-string field (issuer, subject...) of an encoded certificate, without judging the rest.
+
+        Read through the layout, so no caller knows an offset. The receiver of Initiate Key
+        Establishment compares the issuer before it looks at the other fields (SE §C.3.1.2.3),
+        so a certificate from an unknown CA is refused as such even when it would not parse.
+        """
+        value = cls.LAYOUT.read(cls._check_length(data), name)
+        if not isinstance(value, bytes):
+            raise TypeError(f"{cls.SUITE.name} certificate field {name!r} is an integer; read it from the parsed certificate")
+        return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -254,11 +257,12 @@ class Cs1Certificate(_FixedLayoutCertificate):
     profile_data: bytes = DEFAULT_CS1_PROFILE_DATA
 
     SUITE: ClassVar[CryptoSuite] = CryptoSuite.CS1
-    LAYOUT: ClassVar[tuple[_Field, ...]] = _layout(
-        ("reconstruction_point", 22, False),
-        ("subject", 8, False),
-        ("issuer", 8, False),
-        ("profile_data", 10, False),
+    LAYOUT: ClassVar[Record] = _layout(
+        "CS1",
+        Field("reconstruction_point", 22, Kind.BYTES),
+        Field("subject", 8, Kind.EUI64),
+        Field("issuer", 8, Kind.BYTES),
+        Field("profile_data", 10, Kind.BYTES),
     )
 
     def __post_init__(self) -> None:
@@ -303,17 +307,18 @@ class Cs2Certificate(_FixedLayoutCertificate):
     reconstruction_point: bytes
 
     SUITE: ClassVar[CryptoSuite] = CryptoSuite.CS2
-    LAYOUT: ClassVar[tuple[_Field, ...]] = _layout(
-        ("cert_type", 1, True),
-        ("serial", 8, False),
-        ("curve_id", 1, True),
-        ("hash_id", 1, True),
-        ("issuer", 8, False),
-        ("valid_from", 5, True),
-        ("valid_to", 4, True),
-        ("subject", 8, False),
-        ("key_usage", 1, True),
-        ("reconstruction_point", 37, False),
+    LAYOUT: ClassVar[Record] = _layout(
+        "CS2",
+        Field("cert_type", 1),
+        Field("serial", 8, Kind.BYTES),
+        Field("curve_id", 1),
+        Field("hash_id", 1),
+        Field("issuer", 8, Kind.BYTES),
+        Field("valid_from", 5),
+        Field("valid_to", 4),
+        Field("subject", 8, Kind.EUI64),
+        Field("key_usage", 1),
+        Field("reconstruction_point", 37, Kind.BYTES),
     )
 
     def __post_init__(self) -> None:
@@ -327,7 +332,7 @@ class Cs2Certificate(_FixedLayoutCertificate):
 
 Certificate: TypeAlias = Cs1Certificate | Cs2Certificate
 
-_CERTIFICATE_CLASSES: Final = {CryptoSuite.CS1: Cs1Certificate, CryptoSuite.CS2: Cs2Certificate}
+_CERTIFICATE_CLASSES: Final[dict[CryptoSuite, type[Cs1Certificate] | type[Cs2Certificate]]] = {CryptoSuite.CS1: Cs1Certificate, CryptoSuite.CS2: Cs2Certificate}
 
 
 def parse_certificate(data: bytes | Certificate, suite: CryptoSuite | None = None) -> Certificate:
@@ -559,8 +564,8 @@ class CertificateAuthority:
         valid_to: int | None,
         key_usage: int | None,
         profile_data: bytes | None,
-    ) -> dict[str, object]:
-        """The certificate fields other than P_U, checked against the suite's layout."""
+    ) -> dict[str, Any]:
+        """The certificate fields other than P_U, as keyword arguments of the suite's class (which checks them)."""
         if self.suite is CryptoSuite.CS1:
             unused = [n for n, v in (("serial", serial), ("valid_from", valid_from), ("valid_to", valid_to),
                                      ("key_usage", key_usage)) if v is not None]
@@ -616,7 +621,7 @@ class CertificateAuthority:
             p_u = curve.add(request.request_point, k.public_key)
             if p_u is None:
                 continue
-            cert = cls(reconstruction_point=curve.encode_point(p_u), **fields_)  # type: ignore[arg-type]
+            cert = cls(reconstruction_point=curve.encode_point(p_u), **fields_)
             e = certificate_hash(cert)
             if curve.add(curve.multiply(e, p_u), self.public_key) is None:
                 continue

@@ -63,8 +63,9 @@ class AirFrame:
 class Coordinator(Protocol):
     """What the air needs of the NCP (implemented by ``harness.emulator.ncp``)."""
 
-    #: The coordinator's EUI-64: 8 bytes in display order (as written ``00:0d:6f:...``).
-    eui64: bytes
+    @property
+    def eui64(self) -> bytes:
+        """The coordinator's EUI-64: 8 bytes in display order (as written ``00:0d:6f:...``)."""
 
     def frame_from_device(self, frame: AirFrame, lqi: int, rssi: int) -> None:
         """A device sent ``frame`` to the coordinator (or broadcast it); becomes incomingMessageHandler."""

@@ -23,7 +23,7 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import ClassVar, Self
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def randomise(data: bytes) -> bytes:
         raise AshParseError(
             f"DATA field of {len(data)} bytes exceeds {MAX_DATA_FIELD}", data=data
         )
-    return bytes(a ^ b for a, b in zip(data, PSEUDO_RANDOM_SEQUENCE))
+    return bytes(a ^ b for a, b in zip(data, PSEUDO_RANDOM_SEQUENCE, strict=False))  # the sequence covers the longest field
 
 
 def stuff(data: bytes) -> bytes:
@@ -205,7 +205,7 @@ class _AckNakFrame:
         return _with_crc(bytes((control,)))
 
     @classmethod
-    def from_bytes(cls, data: bytes):
+    def from_bytes(cls, data: bytes) -> Self:
         body = _check_crc(data)
         if len(body) != 1:
             raise AshParseError(f"{cls.__name__} with a data field", data=data)
@@ -273,7 +273,7 @@ class _CodeFrame:
         return _with_crc(bytes((self.CONTROL, self.version, self.code)))
 
     @classmethod
-    def from_bytes(cls, data: bytes):
+    def from_bytes(cls, data: bytes) -> Self:
         body = _check_crc(data)
         if len(body) != 3:
             raise AshParseError(f"{cls.__name__} must carry version and code", data=data)
@@ -300,7 +300,7 @@ class ErrorFrame(_CodeFrame):
 
 AshFrame = DataFrame | AckFrame | NakFrame | RstFrame | RstAckFrame | ErrorFrame
 
-_FRAME_CLASSES: tuple[type, ...] = (
+_FRAME_CLASSES: tuple[type[AshFrame], ...] = (
     DataFrame,
     AckFrame,
     NakFrame,

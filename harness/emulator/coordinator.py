@@ -22,11 +22,12 @@ from .ezsp.handlers import handler_table
 from .ezsp.status import Status
 from .ezsp.versions import profile_for
 from .ncp import NcpIdentity, Nvram, RuntimeState
+from .zdo_frames import Cmd
 
 LOGGER = logging.getLogger(__name__)
 
 #: ZDO Match_Desc_req: the one device request to the coordinator that its stack answers itself.
-MATCH_DESC_REQ = 0x0006
+MATCH_DESC_REQ = Cmd.Match_Desc_req
 
 #: The wildcard EUI-64 under which a host installs a transient key for "any device".
 WILDCARD_EUI64 = b"\xff" * 8

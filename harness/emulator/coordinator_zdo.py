@@ -3,24 +3,22 @@
 On a real NCP the stack's ZDO answers requests the host sends to itself, and the answer
 reaches the host as an ``incomingMessageHandler`` from 0x0000. zigpy interviews its own
 coordinator this way at every start (``Node_Desc_req`` first); with no answer the start-up
-stalls for minutes (reference notes §3.2 step 10). Responses are built from the Zigbee
-specification's ZDO layouts (§2.4.4) using zigpy's descriptor types for the byte layout.
+stalls for minutes (reference notes §3.2 step 10). Requests are parsed and responses built
+with zigpy's ZDO schemas (:mod:`.zdo_frames`), the Zigbee specification's layouts (§2.4.4).
 """
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import zigpy.types as zt
 import zigpy.zdo.types as zdo_t
 
-#: ZDO status codes (Zigbee spec Table 2.138).
-ZDO_SUCCESS = 0x00
-ZDO_INVALID_REQUEST_TYPE = 0x80
-ZDO_DEVICE_NOT_FOUND = 0x81
-ZDO_NOT_ACTIVE = 0x82
-ZDO_NOT_SUPPORTED = 0x84
+from .zdo_frames import RESPONSE_BIT, Cmd, ZdoDecodeError, decode, encode, simple_desc_error
+
+Status = zdo_t.Status
 
 #: Silicon Labs' manufacturer code, which real EmberZNet NCPs put in their node descriptor.
 SILABS_MANUFACTURER_CODE = 0x1049
@@ -28,8 +26,6 @@ SILABS_MANUFACTURER_CODE = 0x1049
 #: Server mask: primary trust centre (bit 0) + network manager (bit 6), stack compliance
 #: revision 22 in bits 9-15 (R22 = 0x16 << 9).
 COORDINATOR_SERVER_MASK = 0x0001 | 0x0040 | (22 << 9)
-
-RESPONSE_BIT = 0x8000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +39,9 @@ class Endpoint:
     input_clusters: tuple[int, ...]
     output_clusters: tuple[int, ...]
 
-    def simple_descriptor(self) -> zdo_t.SimpleDescriptor:
-        return zdo_t.SimpleDescriptor(
+    def simple_descriptor(self) -> zdo_t.SizePrefixedSimpleDescriptor:
+        """The endpoint as Simple_Desc_rsp carries it: its Length octet, then the descriptor."""
+        return zdo_t.SizePrefixedSimpleDescriptor(
             endpoint=self.endpoint,
             profile=self.profile_id,
             device_type=self.device_id,
@@ -88,61 +85,69 @@ class CoordinatorZdo:
         self.endpoints = endpoints  # live view of the NCP's registered endpoints
 
     def answer(self, cluster_id: int, payload: bytes) -> tuple[int, bytes] | None:
-        """The response to one ZDO request, or None for a response frame (nothing to answer)."""
+        """The response to one ZDO request, or None for a response frame (nothing to answer).
+
+        A request the coordinator does not serve gets NOT_SUPPORTED, and one that does not parse
+        INV_REQUESTTYPE: a status, never silence, which the host would wait out.
+        """
         if cluster_id & RESPONSE_BIT or not payload:
             return None
-        tsn, body = payload[0], payload[1:]
-        handler = {
-            zdo_t.ZDOCmd.NWK_addr_req: self._nwk_addr,
-            zdo_t.ZDOCmd.IEEE_addr_req: self._ieee_addr,
-            zdo_t.ZDOCmd.Node_Desc_req: self._node_desc,
-            zdo_t.ZDOCmd.Simple_Desc_req: self._simple_desc,
-            zdo_t.ZDOCmd.Active_EP_req: self._active_ep,
-            zdo_t.ZDOCmd.Mgmt_Permit_Joining_req: self._permit_joining,
-            zdo_t.ZDOCmd.Match_Desc_req: self._match_desc,
-        }.get(cluster_id)
+        handlers: dict[int, Callable[[int, list[Any]], bytes]] = {
+            Cmd.NWK_addr_req: self._nwk_addr,
+            Cmd.IEEE_addr_req: self._ieee_addr,
+            Cmd.Node_Desc_req: self._node_desc,
+            Cmd.Simple_Desc_req: self._simple_desc,
+            Cmd.Active_EP_req: self._active_ep,
+            Cmd.Mgmt_Permit_Joining_req: self._permit_joining,
+            Cmd.Match_Desc_req: self._match_desc,
+        }
+        handler = handlers.get(cluster_id)
+        if handler is None:
+            return cluster_id | RESPONSE_BIT, _status_only(payload[0], Status.NOT_SUPPORTED)
         try:
-            body_out = handler(body) if handler else bytes((ZDO_NOT_SUPPORTED,))
-        except (struct.error, ValueError, IndexError):
-            body_out = bytes((ZDO_INVALID_REQUEST_TYPE,))
-        return cluster_id | RESPONSE_BIT, bytes((tsn,)) + body_out
+            tsn, request = decode(Cmd(cluster_id), payload)
+        except ZdoDecodeError:
+            return cluster_id | RESPONSE_BIT, _status_only(payload[0], Status.INV_REQUESTTYPE)
+        return cluster_id | RESPONSE_BIT, handler(tsn, request)
 
-    # -- one method per request; each returns the response after the TSN ---------------------
+    # -- one method per request: the TSN and the request's decoded fields in, the response out --
 
-    def _own_eui64_le(self) -> bytes:
-        return bytes(reversed(self.eui64))
+    def _own_ieee(self) -> zt.EUI64:
+        return eui64_from_display(self.eui64)
 
-    def _nwk_addr(self, body: bytes) -> bytes:
-        ieee_le = body[:8]
-        if ieee_le != self._own_eui64_le():
-            return bytes((ZDO_INVALID_REQUEST_TYPE,)) + ieee_le + struct.pack("<H", 0xFFFF)
-        return bytes((ZDO_SUCCESS,)) + ieee_le + struct.pack("<H", self.nwk)
+    def _nwk_addr(self, tsn: int, request: list[Any]) -> bytes:
+        ieee = request[0]
+        if ieee != self._own_ieee():
+            return encode(Cmd.NWK_addr_rsp, tsn, Status.INV_REQUESTTYPE, ieee, zt.NWK(0xFFFF))
+        return encode(Cmd.NWK_addr_rsp, tsn, Status.SUCCESS, ieee, zt.NWK(self.nwk))
 
-    def _ieee_addr(self, body: bytes) -> bytes:
-        struct.unpack_from("<HBB", body)  # NWKAddrOfInterest, RequestType, StartIndex: length check
-        return bytes((ZDO_SUCCESS,)) + self._own_eui64_le() + struct.pack("<H", self.nwk)
+    def _ieee_addr(self, tsn: int, request: list[Any]) -> bytes:
+        return encode(Cmd.IEEE_addr_rsp, tsn, Status.SUCCESS, self._own_ieee(), zt.NWK(self.nwk))
 
-    def _node_desc(self, body: bytes) -> bytes:
-        struct.unpack_from("<H", body)  # NWKAddrOfInterest: length check (we answer for ourselves)
-        return bytes((ZDO_SUCCESS,)) + struct.pack("<H", self.nwk) + coordinator_node_descriptor().serialize()
+    def _node_desc(self, tsn: int, request: list[Any]) -> bytes:
+        return encode(Cmd.Node_Desc_rsp, tsn, Status.SUCCESS, zt.NWK(self.nwk), coordinator_node_descriptor())
 
-    def _active_ep(self, body: bytes) -> bytes:
-        struct.unpack_from("<H", body)  # NWKAddrOfInterest: length check
-        eps = sorted(self.endpoints)
-        return bytes((ZDO_SUCCESS,)) + struct.pack("<HB", self.nwk, len(eps)) + bytes(eps)
+    def _active_ep(self, tsn: int, request: list[Any]) -> bytes:
+        endpoints = zt.LVList[zt.uint8_t, zt.uint8_t](sorted(self.endpoints))
+        return encode(Cmd.Active_EP_rsp, tsn, Status.SUCCESS, zt.NWK(self.nwk), endpoints)
 
-    def _simple_desc(self, body: bytes) -> bytes:
-        _, ep = struct.unpack_from("<HB", body)
+    def _simple_desc(self, tsn: int, request: list[Any]) -> bytes:
+        """The descriptor of one registered endpoint (Zigbee spec 2.4.4.2.5).
+
+        An endpoint number outside 1-240 is INVALID_EP; a valid one with nothing registered is
+        NOT_ACTIVE. Either error carries the address and a zero Length, with no descriptor.
+        """
+        _nwk, ep = request
         endpoint = self.endpoints.get(ep)
         if endpoint is None:
-            return bytes((ZDO_NOT_ACTIVE,)) + struct.pack("<HB", self.nwk, 0)
-        desc = endpoint.simple_descriptor().serialize()
-        return bytes((ZDO_SUCCESS,)) + struct.pack("<HB", self.nwk, len(desc)) + desc
+            status = Status.NOT_ACTIVE if 1 <= ep <= 240 else Status.INVALID_EP
+            return simple_desc_error(tsn, status, self.nwk)
+        return encode(Cmd.Simple_Desc_rsp, tsn, Status.SUCCESS, zt.NWK(self.nwk), endpoint.simple_descriptor())
 
-    def _permit_joining(self, body: bytes) -> bytes:
-        return bytes((ZDO_SUCCESS,))
+    def _permit_joining(self, tsn: int, request: list[Any]) -> bytes:
+        return encode(Cmd.Mgmt_Permit_Joining_rsp, tsn, Status.SUCCESS)
 
-    def _match_desc(self, body: bytes) -> bytes:
+    def _match_desc(self, tsn: int, request: list[Any]) -> bytes:
         """Our endpoints with the request's profile holding any of its input clusters among their
         input clusters, or any of its output clusters among their outputs (Zigbee spec 2.4.4.2.7).
 
@@ -150,18 +155,21 @@ class CoordinatorZdo:
         comes from what the host registered with addEndpoint, so a cluster the hub forgot to
         declare is one no device can find.
         """
-        nwk, profile, in_count = struct.unpack_from("<HHB", body)
-        wanted_in = struct.unpack_from(f"<{in_count}H", body, 5)
-        (out_count,) = struct.unpack_from("<B", body, 5 + 2 * in_count)
-        wanted_out = struct.unpack_from(f"<{out_count}H", body, 6 + 2 * in_count)
+        nwk, profile, wanted_in, wanted_out = request
         if nwk != self.nwk:
-            return bytes((ZDO_DEVICE_NOT_FOUND,)) + struct.pack("<HB", nwk, 0)
+            return encode(Cmd.Match_Desc_rsp, tsn, Status.DEVICE_NOT_FOUND, nwk, zt.LVList[zt.uint8_t, zt.uint8_t]())
+        inputs, outputs = set(wanted_in), set(wanted_out)
         matches = [
             ep.endpoint for ep in sorted(self.endpoints.values(), key=lambda e: e.endpoint)
             if ep.profile_id == profile
-            and (set(wanted_in) & set(ep.input_clusters) or set(wanted_out) & set(ep.output_clusters))
+            and (inputs & set(ep.input_clusters) or outputs & set(ep.output_clusters))
         ]
-        return bytes((ZDO_SUCCESS,)) + struct.pack("<HB", self.nwk, len(matches)) + bytes(matches)
+        return encode(Cmd.Match_Desc_rsp, tsn, Status.SUCCESS, zt.NWK(self.nwk), zt.LVList[zt.uint8_t, zt.uint8_t](matches))
+
+
+def _status_only(tsn: int, status: zdo_t.Status) -> bytes:
+    """A response that is a TSN and a status: for a request not served, or one that does not parse."""
+    return zt.uint8_t(tsn).serialize() + status.serialize()
 
 
 def eui64_to_display(eui: zt.EUI64) -> bytes:

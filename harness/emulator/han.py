@@ -155,14 +155,14 @@ class VirtualHan:
         if not device.can_decrypt_transport_key(tc_key):
             device.events.record("join_key_mismatch", reason="cannot decrypt the network key with its own link key")
             return False
-        device.joined_network(nwk, bytes(self._network_key.reveal()), rejoin=False)
+        device.joined_network(nwk, self._network_key.reveal_bytes(), rejoin=False)
         return True
 
     def rejoin(self, device: EmulatedDevice) -> None:
         """Secure rejoin with the network key the device already holds (no permit-join needed)."""
         assert device.nwk is not None and self._network_key is not None
         self.coordinator.trust_centre_join(device.nwk, device.eui64, rejoin=True, decision="allowed")
-        device.joined_network(device.nwk, bytes(self._network_key.reveal()), rejoin=True)
+        device.joined_network(device.nwk, self._network_key.reveal_bytes(), rejoin=True)
 
     def report_left(self, device: EmulatedDevice, nwk: int | None) -> None:
         if nwk is not None:

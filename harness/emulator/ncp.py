@@ -92,16 +92,7 @@ class Nvram:
             network = raw.get("network")
             return cls(
                 eui64=bytes.fromhex(raw["eui64"]),
-                network=(
-                    NetworkSettings(
-                        **{
-                            k: bytes.fromhex(v) if k in _HEX_FIELDS else v
-                            for k, v in network.items()
-                        }
-                    )
-                    if network
-                    else None
-                ),
+                network=NetworkSettings(**_network_fields(network)) if network else None,
                 path=path,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -121,6 +112,11 @@ class Nvram:
 
 
 _HEX_FIELDS = frozenset({"extended_pan_id", "network_key", "tc_link_key"})
+
+
+def _network_fields(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved network's fields as :class:`NetworkSettings` takes them: keys back from hex."""
+    return {k: bytes.fromhex(v) if k in _HEX_FIELDS else v for k, v in saved.items()}
 
 
 @dataclass(slots=True)

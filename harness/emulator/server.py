@@ -148,7 +148,9 @@ class EmulatedRadio:
         self._ncp: EmulatedNcp | None = None
         self._transport: PtyTransport | TcpTransport | None = None
         self._stages: list[LinkStage] = []
-        self._write_to_host: Callable[[bytes], None] | None = None
+        # Both ends of the link are wired in _build; until then using either is a bug.
+        self._write_to_host: Callable[[bytes], None] = self._not_built
+        self._receive_from_host: Callable[[bytes], None] = self._not_built
         self.han: Any = None
         self.port: str = ""
 
@@ -182,10 +184,10 @@ class EmulatedRadio:
 
     async def _setup(self, ready: concurrent.futures.Future[None]) -> bool:
         try:
-            self._build()
-            if isinstance(self._transport, TcpTransport):
-                await self._transport.start(self.options.tcp_host, self.options.tcp_port)
-            self.port = self._transport.port
+            transport = self._build()
+            if isinstance(transport, TcpTransport):
+                await transport.start(self.options.tcp_host, self.options.tcp_port)
+            self.port = transport.port
         except BaseException as exc:
             if self._transport is not None:
                 self._transport.close()
@@ -199,7 +201,8 @@ class EmulatedRadio:
         so that turning one fault on does not change the choices another one makes."""
         return random.Random(f"{self.options.seed}:{part}")
 
-    def _build(self) -> None:
+    def _build(self) -> PtyTransport | TcpTransport:
+        """Wire transport, link stages, NCP and air together; returns the transport the host opens."""
         loop = asyncio.get_running_loop()
         options = self.options
         nvram = Nvram.load(options.nvram_path, default_eui64=options.eui64)
@@ -207,10 +210,12 @@ class EmulatedRadio:
         def receive(data: bytes) -> None:
             self._receive_from_host(data)
 
+        transport: PtyTransport | TcpTransport
         if options.transport == "pty":
-            self._transport = PtyTransport(loop, receive, link_path=options.pty_link)
+            transport = PtyTransport(loop, receive, link_path=options.pty_link)
         else:
-            self._transport = TcpTransport(loop, receive)
+            transport = TcpTransport(loop, receive)
+        self._transport = transport
 
         # Host side first: how the host's reads are cut, the UART, serial latency, then the
         # frame faults, and how the NCP's reads are cut.
@@ -234,11 +239,11 @@ class EmulatedRadio:
         ncp_holder: list[EmulatedNcp] = []
         ncp_write, host_receive = chain(
             stages,
-            host_write=self._transport.write,
+            host_write=transport.write,
             ncp_receive=lambda data: ncp_holder[0].link.data_received(data),
         )
         self._receive_from_host = host_receive
-        self._write_to_host = self._transport.write
+        self._write_to_host = transport.write
         ncp = EmulatedNcp(
             ezsp_version=options.ezsp_version,
             nvram=nvram,
@@ -261,8 +266,9 @@ class EmulatedRadio:
         if air is not None:
             ncp.attach_air(air)
         self.han = air
+        return transport
 
-    def _receive_from_host(self, data: bytes) -> None:  # replaced in _build
+    def _not_built(self, data: bytes) -> None:
         raise RuntimeError("radio not built")
 
     def _make_air(self, ncp: EmulatedNcp, loop: asyncio.AbstractEventLoop) -> Air | None:
@@ -370,12 +376,22 @@ class EmulatedRadio:
         same path, as a dongle re-enumerating under its /dev/serial/by-id name.
         """
         transport = self._require_pty("unplug")
-        self.call(lambda: (self.frame_log.note("to-host", "UNPLUGGED", transport.port), transport.unplug()))
+
+        def pull_out() -> None:
+            self.frame_log.note("to-host", "UNPLUGGED", transport.port)
+            transport.unplug()
+
+        self.call(pull_out)
 
     def replug(self) -> None:
         """The serial port is back (see :meth:`unplug`); the NCP kept its state, the host resets it."""
         transport = self._require_pty("replug")
-        self.call(lambda: (transport.replug(), self.frame_log.note("to-host", "REPLUGGED", transport.port)))
+
+        def plug_in() -> None:
+            transport.replug()
+            self.frame_log.note("to-host", "REPLUGGED", transport.port)
+
+        self.call(plug_in)
 
     def _require_pty(self, what: str) -> PtyTransport:
         if not isinstance(self._transport, PtyTransport):

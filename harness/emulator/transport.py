@@ -216,15 +216,17 @@ class _TcpClient(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-        self._owner._attach(self._transport)
+        assert isinstance(transport, asyncio.Transport)  # a TCP server's connections are stream transports
+        self._transport = transport
+        self._owner._attach(transport)
 
     def data_received(self, data: bytes) -> None:
         if self._owner._client is self._transport:
             self._owner._on_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._owner._detach(self._transport)
+        if self._transport is not None:
+            self._owner._detach(self._transport)
 
 
 def require_loopback(host: str) -> None:

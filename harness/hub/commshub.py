@@ -24,6 +24,7 @@ transfers resume from whatever offset each device asks for next; the gap is in t
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -330,7 +331,7 @@ class CommsHub:
         """zigpy's device object for a joined device under test."""
         dut = self._dut(name)
         device = self._require_app().devices.get(zigpy_eui64(dut.eui64))
-        if device is None or not device.is_initialized:
+        if not isinstance(device, zigpy.device.Device) or not device.is_initialized:
             raise HubError(f"device {name} ({eui64_text(dut.eui64)}) has not joined; await hub.join({name!r})")
         return device
 
@@ -352,7 +353,8 @@ class CommsHub:
         dut = self._dut(name)
         app = self._require_app()
         self.gpf.note_cause(name, "joined")
-        admission = lambda: admit(  # noqa: E731
+        admission = functools.partial(
+            admit,
             app,
             name=name,
             eui64=dut.eui64,
@@ -407,7 +409,7 @@ class CommsHub:
     def _dut_name_for(self, ieee: Any) -> str | None:
         for dut in self.rig.devices:
             if zigpy_eui64(dut.eui64) == ieee:
-                return dut.name
+                return str(dut.name)
         return None
 
     def _gpf_cluster(self, endpoint: Any) -> Any:
@@ -437,10 +439,13 @@ class CommsHub:
         except (ValueError, KeyError) as exc:
             LOGGER.info("%s sent a malformed Device Management frame during its interview: %r", name, exc)
             return
-        records = self.gpf.read(name, request.attribute_ids)
+        # zigpy builds the general commands' schemas at run time: their fields are read by name.
+        records = self.gpf.read(name, request.as_dict()["attribute_ids"])
         self._gpf_reply_for(name, device)(hdr, src_ep, records)
 
-    def _gpf_reply_for(self, name: str, device: zigpy.device.ZigbeeDevice):
+    def _gpf_reply_for(
+        self, name: str, device: zigpy.device.ZigbeeDevice
+    ) -> Callable[[foundation.ZCLHeader, int, list[foundation.ReadAttributeRecord]], None]:
         """The GPF's Read Attributes Response to ``device``, sent from the GPF endpoint."""
 
         async def send(hdr: foundation.ZCLHeader, dst_ep: int, records: list[foundation.ReadAttributeRecord]) -> None:

@@ -9,10 +9,12 @@ field -- not later, in the middle of a check.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.hub.alerts import CCS08_RESPONSES, CS09_RESULTS, alert_label
+from harness.gbcs.codes import CCS08_RESPONSES, CS09_RESULTS
+from harness.hub.alerts import alert_label
 from harness.tomlread import ConfigError, Table, load_toml
 
 #: Where the shipped expectations live (relative to the repository root).
@@ -100,7 +102,7 @@ class Expectations:
                 f"{self.file}: no sequence named {name!r} (known: {', '.join(self.sequences)})"
             ) from None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ExpectedSequence]:
         return iter(self.sequences.values())
 
 

@@ -185,14 +185,16 @@ class GpfServer:
         for attr_id in ids:
             attribute = self.attributes.get(attr_id)
             if attribute is None:
-                records.append(foundation.ReadAttributeRecord(attrid=attr_id, status=foundation.Status.UNSUPPORTED_ATTRIBUTE))
+                records.append(
+                    foundation.ReadAttributeRecord(attrid=t.uint16_t(attr_id), status=foundation.Status.UNSUPPORTED_ATTRIBUTE)
+                )
                 values[f"0x{attr_id:04X}"] = "UNSUPPORTED_ATTRIBUTE"
                 continue
             records.append(
                 foundation.ReadAttributeRecord(
-                    attrid=attr_id,
+                    attrid=t.uint16_t(attr_id),
                     status=foundation.Status.SUCCESS,
-                    value=foundation.TypeValue(type=attribute.zcl_type_id, value=attribute.zcl_value()),
+                    value=foundation.TypeValue(type=t.uint8_t(attribute.zcl_type_id), value=attribute.zcl_value()),
                 )
             )
             values[f"0x{attr_id:04X}"] = attribute.shown()
@@ -248,7 +250,8 @@ class GpfServer:
             attribute = self.attributes[attr_id]
             reports.append(
                 foundation.Attribute(
-                    attrid=attr_id, value=foundation.TypeValue(type=attribute.zcl_type_id, value=attribute.zcl_value())
+                    attrid=attr_id,
+                    value=foundation.TypeValue(type=t.uint8_t(attribute.zcl_type_id), value=attribute.zcl_value()),
                 )
             )
         return schema(attribute_reports=reports)
@@ -297,21 +300,22 @@ class GpfDeviceManagement(Cluster):
     One instance per device endpoint, installed by :func:`install`; never registered globally.
     """
 
-    cluster_id = DEVICE_MANAGEMENT
+    cluster_id = t.uint16_t(DEVICE_MANAGEMENT)
     ep_attribute = "gpf_device_management"
     _skip_registry = True
 
-    #: Set by :func:`install`. ``reply`` schedules the Read Attributes Response (it must not block).
+    #: Set by :func:`install`. ``send_read_response`` schedules the Read Attributes Response (it must
+    #: not block); not ``reply``, which would hide zigpy's own ``Cluster.reply``.
     gpf: GpfServer
     device_name: str
-    reply: Callable[[foundation.ZCLHeader, int, list[foundation.ReadAttributeRecord]], None]
+    send_read_response: Callable[[foundation.ZCLHeader, int, list[foundation.ReadAttributeRecord]], None]
 
     def handle_cluster_general_request(
         self, hdr: foundation.ZCLHeader, args: Any, *, dst_addressing: Any = None
     ) -> None:
         if hdr.command_id == foundation.GeneralCommand.Read_Attributes:
             records = self.gpf.read(self.device_name, args.attribute_ids)
-            self.reply(hdr, self.endpoint.endpoint_id, records)
+            self.send_read_response(hdr, self.endpoint.endpoint_id, records)
             return
         super().handle_cluster_general_request(hdr, args, dst_addressing=dst_addressing)
 
@@ -327,7 +331,7 @@ def make_cluster(
     cluster = GpfDeviceManagement(endpoint, is_server=False)
     cluster.gpf = gpf
     cluster.device_name = device_name
-    cluster.reply = reply
+    cluster.send_read_response = reply
     return cluster
 
 

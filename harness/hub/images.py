@@ -21,7 +21,7 @@ from typing import Any
 from harness.evidence import ImageRecord
 
 
-class SignatureStatus(str, enum.Enum):
+class SignatureStatus(enum.StrEnum):
     """Supplier-signature verdict of an image (``harness.ota.signing.verify``)."""
 
     VALID = "VALID"
@@ -155,7 +155,7 @@ class OfferedImage:
         )
 
 
-class Refusal(str, enum.Enum):
+class Refusal(enum.StrEnum):
     """Why the CH will not offer an image to a device; each maps to a CCS08 response code."""
 
     HARDWARE_MISMATCH = "hardware version outside the image header's range"

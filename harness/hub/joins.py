@@ -129,7 +129,7 @@ async def admit(
     ieee = zigpy_eui64(eui64)
     shown = eui64_text(eui64)
     known = app.devices.get(ieee)
-    if known is not None and known.is_initialized:
+    if isinstance(known, zigpy.device.Device) and known.is_initialized:
         return known
     key = link_key_for(name, install_code)
     watcher = _JoinWatcher(ieee)

@@ -52,7 +52,7 @@ class CbkeRadio(Protocol):
 
 
 def _ok(status: Any) -> bool:
-    return t.sl_Status.from_ember_status(status) == t.sl_Status.OK
+    return bool(t.sl_Status.from_ember_status(status) == t.sl_Status.OK)
 
 
 class EzspCbke:

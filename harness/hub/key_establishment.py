@@ -56,13 +56,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import zigpy.exceptions
 from zigpy.zcl import foundation
 
 from harness.crypto.cbke import check_peer_certificate
-from harness.crypto.ecqv import CryptoSuite
+from harness.crypto.ecqv import CryptoSuite, Cs2Certificate
 from harness.crypto.errors import CertificateError
 from harness.evidence import CheckRecord, Outcome, Record, StageRecord, eui64_text
 from harness.hub.ke_ncp import CbkeRadio, CbkeRadioError, EzspCbke
@@ -72,6 +72,7 @@ from harness.zcl_se import (
     Command,
     KeFrame,
     KeFrameError,
+    KeStage,
     KeyEstablishmentSuite,
     TerminateStatus,
     decode,
@@ -80,12 +81,15 @@ from harness.zcl_se import (
 
 LOGGER = logging.getLogger(__name__)
 
+#: What the plain admission returns (zigpy's device): handed back once key establishment succeeds.
+_Device = TypeVar("_Device")
+
 S2C = foundation.Direction.Server_to_Client
 
 #: Where the rule comes from, for evidence.
 SPEC_SOURCE: Final = ("ZigBee Smart Energy 1.x (07-5356) Annex C.3 Key Establishment cluster; GB HAN: devices run CBKE "
                       "with the CH as trust centre, Crypto Suite 2")
-CS2_CERTIFICATE_LENGTH: Final = 74
+CS2_CERTIFICATE_LENGTH: Final = CryptoSuite.CS2.certificate_length
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,16 +152,10 @@ TRANSITIONS: Final[dict[tuple[KeState, KeInput], KeState]] = {
 }
 
 #: The stage a failure is reported at: the exchange under way in that state.
-STAGE_OF: Final[dict[KeState, str]] = {
-    _S.AWAIT_INITIATE: "initiate",
-    _S.AWAIT_EPHEMERAL_DATA: "ephemeral_data",
-    _S.AWAIT_CONFIRM_KEY: "confirm_key",
-}
-STAGE_TEXT: Final = {
-    "initiate": "Initiate Key Establishment",
-    "ephemeral_data": "Ephemeral Data",
-    "confirm_key": "Confirm Key",
-    "done": "done",
+STAGE_OF: Final[dict[KeState, KeStage]] = {
+    _S.AWAIT_INITIATE: KeStage.INITIATE,
+    _S.AWAIT_EPHEMERAL_DATA: KeStage.EPHEMERAL_DATA,
+    _S.AWAIT_CONFIRM_KEY: KeStage.CONFIRM_KEY,
 }
 
 
@@ -184,13 +182,13 @@ class KeOutcome:
 
     ``status``: SUCCESS, the Terminate status name (sent by either side), TIMEOUT, or NOT_STARTED
     (the device never sent Initiate Key Establishment Request). ``by``: who ended it ("CH",
-    "device", or "" on success). ``stage``: initiate | ephemeral_data | confirm_key | done.
+    "device", or "" on success). ``stage``: established, or the exchange under way when it failed.
     """
 
     device: str
     eui64: str
     established: bool
-    stage: str
+    stage: KeStage
     status: str
     by: str
     reason: str
@@ -207,7 +205,7 @@ class KeOutcome:
             return f"{self.device} ({self.eui64}): CBKE established in {self.seconds:g} s; TC link key stored on the NCP"
         who = {"CH": "the CH sent Terminate", "device": "the device sent Terminate"}.get(self.by, "")
         status = f"{who} {self.status}" if who and self.status not in ("TIMEOUT", "NOT_STARTED") else self.status
-        return (f"{self.device} ({self.eui64}): CBKE failed at {STAGE_TEXT.get(self.stage, self.stage)}: "
+        return (f"{self.device} ({self.eui64}): CBKE failed at {self.stage.spec_name}: "
                 f"{status}: {self.reason}")
 
     def evidence(self) -> CheckRecord:
@@ -238,7 +236,7 @@ class KeyEstablishmentSession:
 
     def __init__(
         self, peer: Peer, *, radio: CbkeRadio, send: Send, settings: KeyEstablishmentSettings,
-        ncp_lock: asyncio.Lock, clock: Callable[[], float], stage: Callable[[Peer, str, str], None],
+        ncp_lock: asyncio.Lock, clock: Callable[[], float], stage: Callable[[Peer, KeStage, str], None],
     ) -> None:
         self.peer = peer
         self.state = KeState.AWAIT_INITIATE
@@ -296,13 +294,13 @@ class KeyEstablishmentSession:
         finally:
             await self._release_ncp(store=False)
         self._fire(KeInput.CONFIRMED)
-        self._stage(self.peer, "established", "trust-centre link key stored in the NCP's key table")
-        return KeOutcome(device=self.peer.name, eui64=self.peer.eui64_text, established=True, stage="done",
+        self._stage(self.peer, KeStage.ESTABLISHED, "trust-centre link key stored in the NCP's key table")
+        return KeOutcome(device=self.peer.name, eui64=self.peer.eui64_text, established=True, stage=KeStage.ESTABLISHED,
                          status="SUCCESS", by="", reason="MACU and MACV verified; link key stored on the NCP",
                          started=self.started, ended=self._clock())
 
     async def _failed(self, failure: _Failure) -> KeOutcome:
-        stage = STAGE_OF.get(self.state, self.state.value)
+        stage = STAGE_OF[self.state]  # a failure ends a waiting state (a KeStateError otherwise)
         if failure.status is not None and failure.by == "CH":
             try:
                 await self._send(Command.TERMINATE_KEY_ESTABLISHMENT, {
@@ -312,7 +310,7 @@ class KeyEstablishmentSession:
             except _Failure as undelivered:
                 LOGGER.info("%s: Terminate not delivered: %s", self.peer.name, undelivered.reason)
         self._fire(KeInput.FAIL)
-        self._stage(self.peer, "failed", f"at {STAGE_TEXT[stage]}: {failure.result}: {failure.reason}")
+        self._stage(self.peer, KeStage.FAILED, f"at {stage.spec_name}: {failure.result}: {failure.reason}")
         return KeOutcome(device=self.peer.name, eui64=self.peer.eui64_text, established=False, stage=stage,
                          status=failure.result, by=failure.by if failure.status is not None else "",
                          reason=failure.reason, started=self.started, ended=self._clock())
@@ -336,7 +334,7 @@ class KeyEstablishmentSession:
     async def _exchange(self, initiate: KeFrame) -> None:
         settings, peer = self.settings, self.peer
         request = initiate.args
-        self._stage(peer, "initiate", f"suite 0x{int(request.key_establishment_suite):04X}")
+        self._stage(peer, KeStage.INITIATE, f"suite 0x{int(request.key_establishment_suite):04X}")
 
         # Initiate Key Establishment: suite, issuer, certificate fields -- in the order SE C.3.1.2.3 checks them.
         offered = KeyEstablishmentSuite(int(request.key_establishment_suite))
@@ -348,10 +346,10 @@ class KeyEstablishmentSession:
             raise _Failure(TerminateStatus.BAD_MESSAGE,
                            f"its certificate is {len(identity)} bytes; a Crypto Suite 2 certificate is 74")
         own = await self._radio.certificate()
-        if identity[11:19] != own[11:19]:
+        issuer, own_issuer = (Cs2Certificate.read_field(cert, "issuer") for cert in (identity, own))
+        if issuer != own_issuer:
             raise _Failure(TerminateStatus.UNKNOWN_ISSUER,
-                           f"certificate issuer {identity[11:19].hex().upper()} is not the CH's CA "
-                           f"{own[11:19].hex().upper()}")
+                           f"certificate issuer {issuer.hex().upper()} is not the CH's CA {own_issuer.hex().upper()}")
         try:
             check_peer_certificate(identity, suite=CryptoSuite.CS2, partner_eui64=peer.eui64)
         except CertificateError as exc:
@@ -367,7 +365,7 @@ class KeyEstablishmentSession:
         # Ephemeral Data: QEU in; the NCP makes QEV and both MACs; QEV out.
         frame = await self._next(Command.EPHEMERAL_DATA,
                                  int(request.ephemeral_data_generate_time) + settings.response_margin_s)
-        self._stage(peer, "ephemeral_data", "QEU received")
+        self._stage(peer, KeStage.EPHEMERAL_DATA, "QEU received")
         try:
             await asyncio.wait_for(self._ncp_lock.acquire(), settings.ncp_timeout_s)
         except TimeoutError:
@@ -382,7 +380,7 @@ class KeyEstablishmentSession:
         # Confirm Key: MACU in and compared; on a match the key is stored, then MACV goes out.
         frame = await self._next(Command.CONFIRM_KEY_DATA,
                                  int(request.confirm_key_generate_time) + settings.response_margin_s)
-        self._stage(peer, "confirm_key", "MACU received")
+        self._stage(peer, KeStage.CONFIRM_KEY, "MACU received")
         if bytes(frame.args.secure_message_authentication_code) != macu:
             raise _Failure(TerminateStatus.BAD_KEY_CONFIRM, "the device's MACU does not match the MACU the NCP computed")
         await self._release_ncp(store=True)
@@ -398,7 +396,7 @@ class KeyEstablishmentCore:
     def __init__(
         self, *, radio: CbkeRadio, send: Send, settings: KeyEstablishmentSettings | None = None,
         clock: Callable[[], float] = time.time, on_outcome: Outcomes | None = None,
-        on_stage: Callable[[Peer, str, str], None] | None = None,
+        on_stage: Callable[[Peer, KeStage, str], None] | None = None,
     ) -> None:
         self.radio = radio
         self.settings = settings or KeyEstablishmentSettings()
@@ -461,7 +459,7 @@ class KeyEstablishmentCore:
             if not future.done():
                 future.set_result(outcome)
 
-    def _stage(self, peer: Peer, stage: str, detail: str) -> None:
+    def _stage(self, peer: Peer, stage: KeStage, detail: str) -> None:
         if self._on_stage is not None:
             self._on_stage(peer, stage, detail)
 
@@ -476,7 +474,7 @@ class KeyEstablishmentCore:
 
     def not_started(self, peer_name: str, eui64: bytes, since: float, waited_s: float) -> KeOutcome:
         outcome = KeOutcome(
-            device=peer_name, eui64=eui64_text(eui64), established=False, stage="initiate", status="NOT_STARTED",
+            device=peer_name, eui64=eui64_text(eui64), established=False, stage=KeStage.INITIATE, status="NOT_STARTED",
             by="", reason=f"it never sent Initiate Key Establishment Request within {waited_s:g} s of joining",
             started=since, ended=self._clock())
         self.outcomes.append(outcome)
@@ -557,7 +555,7 @@ class KeyEstablishmentServer:
     def _name_for(self, eui: bytes) -> str:
         for dut in self.rig.devices:
             if bytes(dut.eui64) == eui:
-                return dut.name
+                return str(dut.name)
         return eui64_text(eui)
 
     async def _send(self, peer: Peer, payload: bytes) -> None:
@@ -567,8 +565,8 @@ class KeyEstablishmentServer:
                              dst_ep=peer.endpoint, sequence=hdr.tsn, data=payload, expect_reply=False)
 
     # -- evidence ---------------------------------------------------------------------------------
-    def _stage(self, peer: Peer, stage: str, detail: str) -> None:
-        self._sink(StageRecord(device=peer.name, stage=f"key establishment: {stage}", t=self._clock(), detail=detail))
+    def _stage(self, peer: Peer, stage: KeStage, detail: str) -> None:
+        self._sink(StageRecord(device=peer.name, stage=stage.record_label, t=self._clock(), detail=detail))
 
     def _outcome(self, outcome: KeOutcome) -> None:
         log = LOGGER.info if outcome.established else LOGGER.warning
@@ -605,7 +603,7 @@ class KeyEstablishmentServer:
         self._supported = True
 
     # -- joining ------------------------------------------------------------------------------------
-    async def admit(self, name: str, eui64: bytes, admission: Callable[[], Awaitable[Any]]) -> Any | None:
+    async def admit(self, name: str, eui64: bytes, admission: Callable[[], Awaitable[_Device]]) -> _Device | None:
         """Admit a device that requires CBKE: its join and interview, and its key establishment.
 
         ``admission()`` is the plain join (install-code key, announce, interview). The waiter for
@@ -633,7 +631,8 @@ class KeyEstablishmentServer:
         started, finished = self.core.expect(eui64)
         joining = asyncio.ensure_future(admission())
         try:
-            await asyncio.wait({joining, finished}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {joining, finished}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if finished.done() and not finished.result().established:
                 return None  # it failed and left: its join may never complete
             device = await joining

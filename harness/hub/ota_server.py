@@ -27,11 +27,12 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import zigpy.device
+from zigpy.application import ControllerApplication
 from zigpy.zcl import ClusterType, foundation
-from zigpy.zcl.clusters.general import Ota
+from zigpy.zcl.clusters.general import ImageBlockCommand, ImagePageCommand, Ota, QueryNextImageCommand
 
 from harness.evidence import AlertRecord, TransferEventKind, TransferOutcome, TransferRecord
 from harness.hub.alerts import AlertLog, derive_ccs08, derive_cs09
@@ -44,6 +45,33 @@ from harness.hub.tracking import DistributionTracker, Stage
 LOGGER = logging.getLogger(__name__)
 
 Status = foundation.Status
+
+
+
+_Schema = TypeVar("_Schema", bound=foundation.CommandSchema)
+
+
+def _listen(
+    app: ControllerApplication,
+    device: zigpy.device.Device,
+    definition: foundation.ZCLCommandDef,
+    schema: type[_Schema],
+    handler: Callable[[foundation.ZCLHeader, _Schema], None],
+) -> Callable[[], None]:
+    """Route ``device``'s ``definition`` requests to ``handler``, typed as the schema zigpy decodes them to.
+
+    zigpy's listener filter admits only that command, so the isinstance check is the filter's
+    promise made visible to the type checker, not a second filter.
+    """
+
+    def callback(hdr: foundation.ZCLHeader, command: foundation.CommandSchema) -> None:
+        if isinstance(command, schema):
+            handler(hdr, command)
+        else:
+            LOGGER.warning("OTA: %s arrived as %s, not %s: ignored", definition.name, type(command).__name__,
+                           schema.__name__)
+
+    return app.register_callback_listener(src=device, filters=[definition.schema()], callback=callback)
 
 
 class Transfer:
@@ -149,16 +177,14 @@ class DeviceOta:
         self.unbind()
         self.device = device
         app = device.application
-        handlers = (
-            (Ota.ServerCommandDefs.query_next_image, self._on_query),
-            (Ota.ServerCommandDefs.image_block, self._on_block),
-            (Ota.ServerCommandDefs.image_page, self._on_page),
-            (Ota.ServerCommandDefs.upgrade_end, self._on_upgrade_end),
-        )
-        for definition, handler in handlers:
-            self._cancel_listeners.append(
-                app.register_callback_listener(src=device, filters=[definition.schema()], callback=handler)
-            )
+        commands = Ota.ServerCommandDefs
+        self._cancel_listeners += [
+            _listen(app, device, commands.query_next_image, QueryNextImageCommand, self._on_query),
+            _listen(app, device, commands.image_block, ImageBlockCommand, self._on_block),
+            _listen(app, device, commands.image_page, ImagePageCommand, self._on_page),
+            # Upgrade End's schema is built by zigpy at run time from a field list: no class to name.
+            _listen(app, device, commands.upgrade_end, foundation.CommandSchema, self._on_upgrade_end),
+        ]
         device.ota_in_progress = True
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name=f"ota-sender:{self.name}")
@@ -243,18 +269,18 @@ class DeviceOta:
 
     # ------------------------------------------------------------------ requests from zigpy
 
-    def _on_query(self, hdr: foundation.ZCLHeader, cmd: Ota.QueryNextImageCommand) -> None:
+    def _on_query(self, hdr: foundation.ZCLHeader, cmd: QueryNextImageCommand) -> None:
         self.last_reported_version = int(cmd.current_file_version)
         self._maybe_observe_activation_by_query(cmd)
         self._apply(self.session.on_query(hdr.tsn, cmd))
 
-    def _on_block(self, hdr: foundation.ZCLHeader, cmd: Ota.ImageBlockCommand) -> None:
+    def _on_block(self, hdr: foundation.ZCLHeader, cmd: ImageBlockCommand) -> None:
         self._apply(self.session.on_block(hdr.tsn, cmd))
 
-    def _on_page(self, hdr: foundation.ZCLHeader, cmd: Ota.ImagePageCommand) -> None:
+    def _on_page(self, hdr: foundation.ZCLHeader, cmd: ImagePageCommand) -> None:
         self._apply(self.session.on_page(hdr.tsn, cmd))
 
-    def _on_upgrade_end(self, hdr: foundation.ZCLHeader, cmd: Any) -> None:
+    def _on_upgrade_end(self, hdr: foundation.ZCLHeader, cmd: foundation.CommandSchema) -> None:
         self._apply(self.session.on_upgrade_end(hdr.tsn, cmd))
 
     # ------------------------------------------------------------------ radio link
@@ -436,7 +462,7 @@ class DeviceOta:
             self.tracker.stage(self.name, Stage.FAILED, f"activation failed: {alert.detail}")
         self._end_activation_watch(alert, "")
 
-    def _maybe_observe_activation_by_query(self, cmd: Ota.QueryNextImageCommand) -> None:
+    def _maybe_observe_activation_by_query(self, cmd: QueryNextImageCommand) -> None:
         if self._awaiting_activation:
             self._observed_version(
                 int(cmd.current_file_version),

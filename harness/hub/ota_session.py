@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zigpy.zcl import foundation
-from zigpy.zcl.clusters.general import Ota
+from zigpy.zcl.clusters.general import (
+    ImageBlockCommand,
+    ImageNotifyPayloadType,
+    ImagePageCommand,
+    Ota,
+    QueryNextImageCommand,
+)
 
 from harness.evidence import TransferEvent, TransferEventKind, TransferOutcome, TransferRecord
 from harness.hub.images import (
@@ -37,13 +43,14 @@ from harness.hub.images import (
 from harness.hub.settings import UPGRADE_TIME_WAIT, OtaServeSettings, zcl_utc
 
 Status = foundation.Status
-NotifyType = Ota.ImageNotifyCommand.PayloadType
+#: Image Notify payload types (``Ota.ImageNotifyCommand.PayloadType``).
+NotifyType = ImageNotifyPayloadType
 
 #: The Upgrade End Request statuses a client may send (ZCL OTA 11.13.9.x); anything else is odd.
 CLIENT_END_STATUSES = (Status.SUCCESS, Status.INVALID_IMAGE, Status.REQUIRE_MORE_IMAGE, Status.ABORT)
 
 
-class SessionState(str, enum.Enum):
+class SessionState(enum.StrEnum):
     IDLE = "idle"  # nothing offered: queries get NO_IMAGE_AVAILABLE
     OFFERED = "offered"  # an image is held for the device; waiting for its query
     TRANSFERRING = "transferring"  # query answered SUCCESS; serving blocks
@@ -54,7 +61,7 @@ class SessionState(str, enum.Enum):
     ABORTED = "aborted"  # the CH stopped the session (test end, shutdown)
 
 
-class SessionEvent(str, enum.Enum):
+class SessionEvent(enum.StrEnum):
     OFFER = "offer"
     NOTIFY = "notify"
     QUERY = "query"
@@ -406,7 +413,7 @@ class OtaSession:
 
     # ------------------------------------------------------------------ device requests
 
-    def on_query(self, tsn: int, cmd: Ota.QueryNextImageCommand) -> Step:
+    def on_query(self, tsn: int, cmd: QueryNextImageCommand) -> Step:
         """Query Next Image Request: offer the held image if it suits the device, else say why not."""
         self._allowed(E.QUERY)
         hardware = cmd.hardware_version if cmd.field_control & cmd.FieldControl.HardwareVersion else None
@@ -593,7 +600,7 @@ class OtaSession:
         response, ev, seconds = waiting
         return Step(self.state, (response,), (request, ev), seconds + self.settings.stall_timeout_s)
 
-    def on_block(self, tsn: int, cmd: Ota.ImageBlockCommand) -> Step:
+    def on_block(self, tsn: int, cmd: ImageBlockCommand) -> Step:
         """Image Block Request: one block from the requested offset (resume from anywhere)."""
         self._allowed(E.BLOCK)
         detail = ""
@@ -611,7 +618,7 @@ class OtaSession:
         events.append(ev)
         return Step(self.state, (response,), tuple(events), self._block_window())
 
-    def on_page(self, tsn: int, cmd: Ota.ImagePageCommand) -> Step:
+    def on_page(self, tsn: int, cmd: ImagePageCommand) -> Step:
         """Image Page Request: blocks covering ``page_size`` bytes, ``response_spacing`` ms apart."""
         self._allowed(E.PAGE)
         request = self._event(
@@ -628,7 +635,7 @@ class OtaSession:
         self._note_retry(cmd.file_offset, events)
         spacing = cmd.response_spacing / 1000.0
         end = min(self.image.size, cmd.file_offset + cmd.page_size)
-        offset = cmd.file_offset
+        offset = int(cmd.file_offset)
         responses: list[Response] = []
         while offset < end:
             response, ev = self._block(tsn, offset, min(cmd.maximum_data_size, end - offset), spacing if responses else 0.0)

@@ -17,16 +17,16 @@ Two facts about zigpy 2.4.0 shape this module (both read from its source):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Callable
 
 import bellows.zigbee.application
 import zigpy.device
 import zigpy.endpoint
 import zigpy.types as t
+import zigpy.zdo.types as zdo_t
 from zigpy.zcl import Cluster, foundation
 
 from harness.hub.settings import HubSettings
@@ -78,8 +78,10 @@ class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
         self.endpoints[endpoint_id] = endpoint
         return endpoint
 
-    def _parse_packet_header(self, packet: t.ZigbeePacket):  # type: ignore[override]
-        if packet.profile_id == SE_PROFILE and packet.src_ep != 0:
+    def _parse_packet_header(
+        self, packet: t.ZigbeePacket
+    ) -> tuple[zdo_t.ZDOHeader | foundation.ZCLHeader, zigpy.device.ResponseKey] | tuple[None, None]:
+        if packet.profile_id == SE_PROFILE and packet.src_ep:
             data = packet.data.serialize()
             hdr, _ = foundation.ZCLHeader.deserialize(data)
             key = zigpy.device.ResponseKey(
@@ -92,7 +94,7 @@ class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
         return super()._parse_packet_header(packet)
 
 
-class HubApplication(bellows.zigbee.application.ControllerApplication):
+class HubApplication(bellows.zigbee.application.ControllerApplication):  # type: ignore[misc]  # bellows ships no types
     """bellows' ControllerApplication, creating every device as a :class:`SmartEnergyDevice`.
 
     ``client_cluster_factories`` maps a cluster id to the factory of the hub's own client-side

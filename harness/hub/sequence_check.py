@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.evidence import AlertRecord, CheckRecord, Outcome, TransferRecord
-from harness.hub.alerts import CCS08_RESPONSES, CS09_RESULTS, alert_label
+from harness.gbcs.codes import CCS08_RESPONSES, CS09_RESULTS
+from harness.hub.alerts import alert_label
 from harness.hub.expectations import ExpectedAlert, ExpectedSequence
 
 
@@ -180,11 +181,11 @@ def check_sequence(
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             for k in range(i2 - i1):
-                exp, obs = expected[i1 + k], observed[j1 + k]
-                problems = _field_differences(i1 + k + 1, exp, obs, context, previous_t)
-                rows.append(Row(cell(exp), describe_observed(obs, short=True), "ok" if not problems else "DIFFERS"))
+                exp_k, obs_k = expected[i1 + k], observed[j1 + k]
+                problems = _field_differences(i1 + k + 1, exp_k, obs_k, context, previous_t)
+                rows.append(Row(cell(exp_k), describe_observed(obs_k, short=True), "ok" if not problems else "DIFFERS"))
                 differences.extend(problems)
-                previous_t = obs.time
+                previous_t = obs_k.time
             continue
         exp_part, obs_part = expected[i1:i2], observed[j1:j2]
         for k in range(max(len(exp_part), len(obs_part))):

@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.hub.commshub import CommsHub, HubError
 from harness.hub.radio import NetworkIdentity
 from harness.hub.settings import HubSettings
+
+if TYPE_CHECKING:
+    from harness.emulator.server import EmulatedRadio
 
 
 class HubRun:
@@ -37,7 +40,7 @@ class HubRun:
                 self._tmp = tempfile.TemporaryDirectory(prefix="harness-run-")
                 workdir = Path(self._tmp.name)
             self.database_path = Path(workdir) / "zigpy.db"
-        self.radio: Any = None  # the EmulatedRadio of an emulated rig, started on first use
+        self.radio: EmulatedRadio | None = None  # the EmulatedRadio of an emulated rig, started on first use
         self.hub: CommsHub | None = None
         self.check_lines: list[str] = []
 

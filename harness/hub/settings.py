@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from harness.profiles import Profile
 
 #: Safe block data size with APS + NWK security (ZCL OTA / SE 1.x; zigpy caps Insta/dresden at 40).
 DEFAULT_MAX_BLOCK_SIZE = 40
@@ -74,14 +77,14 @@ class OtaServeSettings:
             if offset < 0 or seconds <= 0:
                 raise ValueError(f"wait_for_data: ({offset}, {seconds}) needs offset >= 0 and seconds > 0")
 
-    def replace(self, **changes) -> OtaServeSettings:
+    def replace(self, **changes: Any) -> OtaServeSettings:
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def from_profile(cls, profile, **overrides) -> OtaServeSettings:
+    def from_profile(cls, profile: Profile, **overrides: Any) -> OtaServeSettings:
         """Settings from a profile's ``[ota]`` table (``harness.profiles.OtaClientExpectations``)."""
         ota = profile.ota
-        values = dict(
+        values: dict[str, Any] = dict(
             max_block_size=ota.max_block_size,
             upgrade_time=ota.upgrade_time,
             upgrade_delay_s=ota.upgrade_delay_s,
@@ -120,7 +123,7 @@ class HubSettings:
     #: The GPF endpoint (Device Management 0x0708 server, Basic).
     gpf_endpoint: int = 0x0B
 
-    def replace(self, **changes) -> HubSettings:
+    def replace(self, **changes: Any) -> HubSettings:
         return dataclasses.replace(self, **changes)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from harness.evidence import StageRecord
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     NOTIFIED = "notified"
     TRANSFERRING = "transferring"
     TRANSFERRED = "transferred"

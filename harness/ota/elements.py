@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from harness.ota.errors import OtaError
-from harness.ota.wire import Field, Record
+from harness.wire import Buffer, Field, Record
 
 
 class Tag(enum.IntEnum):
@@ -43,6 +43,7 @@ ELEMENT_HEADER = Record(
         Field("tag", 2, spec="ZCL §11.4 Sub-element Format: Tag ID"),
         Field("length", 4, spec="ZCL §11.4 Sub-element Format: Length Field, octets of data that follow"),
     ),
+    error=OtaError,
 )
 ELEMENT_HEADER_SIZE = ELEMENT_HEADER.size()
 
@@ -83,7 +84,7 @@ class ElementSpan:
         return Tag.name_of(self.tag)
 
 
-def scan_elements(data, start: int, end: int) -> Iterator[ElementSpan]:
+def scan_elements(data: Buffer, start: int, end: int) -> Iterator[ElementSpan]:
     """Walk the sub-element headers in ``data[start:end]`` (offsets absolute in the file).
 
     ``data`` is anything sliceable (bytes, memoryview, mmap); only the 6-byte element
@@ -93,7 +94,7 @@ def scan_elements(data, start: int, end: int) -> Iterator[ElementSpan]:
     pos, index = start, 0
     while pos < end:
         values, data_start = ELEMENT_HEADER.decode(data, pos, limit=end, path=f"elements[{index}]")
-        length = values["length"]
+        length = values.uint("length")
         if data_start + length > end:
             raise OtaError(
                 f"elements[{index}].length",
@@ -101,11 +102,11 @@ def scan_elements(data, start: int, end: int) -> Iterator[ElementSpan]:
                 f"but the image ends at byte {end} (total_image_size)",
                 offset=pos + ELEMENT_HEADER.offset_of("length"),
             )
-        yield ElementSpan(index=index, tag=values["tag"], offset=data_start, length=length)
+        yield ElementSpan(index=index, tag=values.uint("tag"), offset=data_start, length=length)
         pos, index = data_start + length, index + 1
 
 
-def decode_elements(data, start: int, end: int) -> tuple[SubElement, ...]:
+def decode_elements(data: Buffer, start: int, end: int) -> tuple[SubElement, ...]:
     """All sub-elements in ``data[start:end]``, their data copied out."""
     return tuple(
         SubElement(span.tag, bytes(data[span.offset : span.offset + span.length]))

@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 
 from harness.ota.errors import OtaError
-from harness.ota.wire import Field, Kind, Record
+from harness.wire import Buffer, Field, Kind, Record, Values
 
 #: Supplier signature: ECDSA P-256 raw r||s, 32 + 32 bytes (GBCS §11.2.3; domain-notes §6.4).
 SIGNATURE_SIZE = 64
@@ -38,6 +38,7 @@ TRAILER = Record(
         Field("signature_length", 1, const=SIGNATURE_LENGTH_OCTET, spec="GBCS §11.2.3"),
         Field("signature", SIGNATURE_SIZE, Kind.BYTES, spec="GBCS §11.2.3: supplier ECDSA P-256/SHA-256, r||s"),
     ),
+    error=OtaError,
 )
 TRAILER_SIZE = TRAILER.size()
 
@@ -56,7 +57,7 @@ class GbcsUpgradeImage:
                 raise OtaError("gbcs.force_replace", "only a signed Upgrade Image carries this byte")
             return
         for name in ("force_replace", "signature"):
-            problem = next(f for f in TRAILER.fields if f.name == name).check(getattr(self, name))
+            problem = TRAILER.field(name).check(getattr(self, name))
             if problem:
                 raise OtaError(f"gbcs.{name}", problem)
 
@@ -93,12 +94,12 @@ class GbcsSpans:
         return self.trailer_offset is not None
 
 
-def looks_signed(data, start: int, end: int) -> bool:
+def looks_signed(data: Buffer, start: int, end: int) -> bool:
     """Whether ``data[start:end]`` ends in a signature trailer (see the module docstring)."""
     return end - start >= TRAILER_SIZE and data[end - SIGNATURE_SIZE - 1] == SIGNATURE_LENGTH_OCTET
 
 
-def locate(data, start: int, end: int, *, signed: bool | None = None) -> tuple[GbcsSpans, dict | None]:
+def locate(data: Buffer, start: int, end: int, *, signed: bool | None = None) -> tuple[GbcsSpans, Values | None]:
     """Split ``data[start:end]`` into manufacturer image and trailer; decodes the trailer.
 
     ``signed=None`` detects the shape; ``True`` insists on a trailer (an error naming the
@@ -119,9 +120,9 @@ def locate(data, start: int, end: int, *, signed: bool | None = None) -> tuple[G
     return GbcsSpans(start, trailer_offset - start, trailer_offset), values
 
 
-def decode_gbcs(data, start: int, end: int, *, signed: bool | None = None) -> GbcsUpgradeImage:
+def decode_gbcs(data: Buffer, start: int, end: int, *, signed: bool | None = None) -> GbcsUpgradeImage:
     spans, trailer = locate(data, start, end, signed=signed)
     manufacturer_image = bytes(data[spans.manufacturer_offset : spans.manufacturer_offset + spans.manufacturer_length])
     if trailer is None:
         return GbcsUpgradeImage(manufacturer_image)
-    return GbcsUpgradeImage(manufacturer_image, trailer["signature"], trailer["force_replace"])
+    return GbcsUpgradeImage(manufacturer_image, trailer.octets("signature"), trailer.uint("force_replace"))

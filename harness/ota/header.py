@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass, fields
 
 from harness.ota.errors import OtaError
-from harness.ota.wire import Field, Kind, Record
+from harness.wire import Buffer, Field, Kind, Record
 
 #: OTA Upgrade File Identifier, ZCL §11.4.2 (bytes 1E F1 EE 0B on the wire).
 MAGIC = 0x0BEEF11E
@@ -72,6 +72,7 @@ HEADER = Record(
         ),
     ),
     flags_field="field_control",
+    error=OtaError,
 )
 
 #: The header's codes and versions -> their width in hex digits (two per byte on the wire).
@@ -180,17 +181,17 @@ def encode_header(header: OtaHeader) -> bytes:
     return HEADER.encode(header.as_dict())
 
 
-def decode_header(data: bytes | memoryview, offset: int = 0) -> tuple[OtaHeader, int]:
+def decode_header(data: Buffer, offset: int = 0) -> tuple[OtaHeader, int]:
     """Decode the header at ``data[offset:]``; returns it and the offset just past it.
 
     Errors carry absolute offsets (``offset`` is taken as the header's position in the file).
     """
     values, end = HEADER.decode(data, offset)
     try:
-        return OtaHeader(**values), end
+        return OtaHeader(**values.as_kwargs()), end
     except OtaError as exc:  # a semantic check failed: say where the field sits in the file
         name = exc.field.removeprefix("header.")
-        where = offset + HEADER.offset_of(name, int(values["field_control"]))
+        where = offset + HEADER.offset_of(name, values.uint("field_control"))
         raise OtaError(exc.field, exc.problem, offset=where) from None
 
 

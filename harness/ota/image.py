@@ -11,12 +11,14 @@ from __future__ import annotations
 import enum
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from harness.ota import gbcs as _gbcs
 from harness.ota.elements import SubElement, Tag, decode_elements, encode_elements, scan_elements
 from harness.ota.errors import OtaError
 from harness.ota.gbcs import GbcsUpgradeImage
 from harness.ota.header import HEADER, OtaHeader, decode_header, encode_header, make_header
+from harness.wire import Buffer
 
 
 class Layout(enum.Enum):
@@ -26,7 +28,7 @@ class Layout(enum.Enum):
     GBCS = "gbcs"  # GBCS §11.2.4: an Upgrade Image with no tags (see harness.ota.gbcs)
 
 
-def detect_layout(header: OtaHeader, data, start: int, end: int) -> Layout:
+def detect_layout(header: OtaHeader, data: Buffer, start: int, end: int) -> Layout:
     """Decide how to read the body ``data[start:end]`` of an image with this header.
 
     Only a GBCS-shaped header (field control exactly 0x0004) can introduce a GBCS body, and
@@ -45,7 +47,7 @@ def detect_layout(header: OtaHeader, data, start: int, end: int) -> Layout:
     return Layout.TAGGED
 
 
-def body_bounds(header: OtaHeader, data, offset: int) -> int:
+def body_bounds(header: OtaHeader, data: Buffer, offset: int) -> int:
     """Where the image ends, checking the file holds ``total_image_size`` bytes."""
     end = offset + header.total_image_size
     if end > len(data):
@@ -93,7 +95,7 @@ class OtaImage:
     def build(
         cls,
         body: tuple[SubElement, ...] | list[SubElement] | GbcsUpgradeImage,
-        **header_fields,
+        **header_fields: Any,
     ) -> OtaImage:
         """An image around ``body``; ``header_fields`` are those of :func:`make_header`
         except ``body_size``, which is computed."""

@@ -20,6 +20,7 @@ from harness.ota.elements import ElementSpan, scan_elements
 from harness.ota.errors import OtaError
 from harness.ota.header import HEADER, OtaHeader, decode_header
 from harness.ota.image import Layout, OtaImage, body_bounds, detect_layout
+from harness.wire import Values
 
 
 class ImageFile:
@@ -42,14 +43,14 @@ class ImageFile:
         self.layout = layout or detect_layout(self.header, mapped, start, end)
         self.element_spans: tuple[ElementSpan, ...] = ()
         self._gbcs: _gbcs.GbcsSpans | None = None
-        self._trailer: dict | None = None
+        self._trailer: Values | None = None
         if self.layout is Layout.GBCS:
             self._gbcs, self._trailer = _gbcs.locate(mapped, start, end, signed=signed)
         else:
             self.element_spans = tuple(scan_elements(mapped, start, end))
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, layout: Layout | None = None, signed: bool | None = None) -> ImageFile:
+    def open(cls, path: str | os.PathLike[str], *, layout: Layout | None = None, signed: bool | None = None) -> ImageFile:
         """Open and check ``path``. Errors are :class:`OtaError` naming the file, or OSError."""
         path = Path(path)
         with open(path, "rb") as fh:
@@ -68,7 +69,7 @@ class ImageFile:
     def __enter__(self) -> ImageFile:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
@@ -129,11 +130,11 @@ class ImageFile:
 
     @property
     def signature(self) -> bytes | None:
-        return self._trailer["signature"] if self._trailer else None
+        return self._trailer.octets("signature") if self._trailer else None
 
     @property
     def force_replace(self) -> int | None:
-        return self._trailer["force_replace"] if self._trailer else None
+        return self._trailer.uint("force_replace") if self._trailer else None
 
     def load(self) -> OtaImage:
         """The whole file decoded in memory, with the layout already determined."""

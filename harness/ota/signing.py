@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -61,7 +62,9 @@ def load_private_key(pem: bytes | Secret) -> ec.EllipticCurvePrivateKey:
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         # Never echo the PEM or the library's message about it: it may quote key material.
         raise OtaError("signing.private_key", f"not an unencrypted PEM private key ({type(exc).__name__})") from None
-    return _check_curve(key, "signing.private_key")
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, CURVE):
+        raise _not_p256(key, "signing.private_key")
+    return key
 
 
 def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
@@ -69,16 +72,25 @@ def load_public_key(pem: bytes) -> ec.EllipticCurvePublicKey:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise OtaError("signing.public_key", f"not a PEM public key ({exc})") from None
-    return _check_curve(key, "signing.public_key")
-
-
-def _check_curve(key, field: str):
-    if not isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)) or not isinstance(
-        key.curve, CURVE
-    ):
-        curve = getattr(getattr(key, "curve", None), "name", type(key).__name__)
-        raise OtaError(field, f"GBCS signatures need an EC P-256 (secp256r1) key, got {curve}")
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, CURVE):
+        raise _not_p256(key, "signing.public_key")
     return key
+
+
+def _not_p256(key: object, field: str) -> OtaError:
+    """The error for a key that is not a P-256 key of the kind asked for, naming ``field`` and the key."""
+    curve = getattr(getattr(key, "curve", None), "name", type(key).__name__)
+    return OtaError(field, f"GBCS signatures need an EC P-256 (secp256r1) key, got {curve}")
+
+
+class SignedImage(Protocol):
+    """What :func:`verify` reads: an ``OtaImage`` or an ``ImageFile``."""
+
+    @property
+    def signature(self) -> bytes | None: ...
+
+    @property
+    def manufacturer_image_hash(self) -> bytes | None: ...
 
 
 def sign(data: bytes, private_key: bytes | Secret | ec.EllipticCurvePrivateKey) -> bytes:
@@ -115,7 +127,7 @@ def verify_bytes(data: bytes, signature: bytes, public_key: bytes | ec.EllipticC
     return verify_digest(hashlib.sha256(data).digest(), signature, public_key)
 
 
-def verify(image, public_key: bytes | ec.EllipticCurvePublicKey) -> SignatureStatus:
+def verify(image: SignedImage, public_key: bytes | ec.EllipticCurvePublicKey) -> SignatureStatus:
     """The supplier-signature status of ``image`` (an ``OtaImage`` or an ``ImageFile``).
 
     Uses only ``image.signature`` and ``image.manufacturer_image_hash``, so a large
@@ -127,6 +139,8 @@ def verify(image, public_key: bytes | ec.EllipticCurvePublicKey) -> SignatureSta
     if signature is None:
         return SignatureStatus.ABSENT
     digest = image.manufacturer_image_hash
+    if digest is None:  # a signature implies a GBCS image, which always has a hash
+        return SignatureStatus.INVALID
     return SignatureStatus.VALID if verify_digest(digest, signature, public_key) else SignatureStatus.INVALID
 
 

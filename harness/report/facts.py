@@ -119,7 +119,7 @@ def session_facts(*, operator: str | None, checkout: Path, now: float) -> dict[s
     return {
         "harness_version": harness_version(),
         "commit": git_commit(checkout),
-        "date": _dt.datetime.fromtimestamp(now, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "date": _dt.datetime.fromtimestamp(now, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "operator": operator_name(operator),
     }
 

@@ -37,9 +37,11 @@ from harness.report.summary import report_title, summary_html
 from harness.report.verdicts import devices_in
 
 try:  # the object record_testsuite_property writes to; a hook has no fixture to ask for it
-    from _pytest.junitxml import xml_key as _JUNIT_XML_KEY
+    from _pytest.junitxml import LogXML, xml_key
 except ImportError:  # pragma: no cover - a pytest without it simply gets no JUnit properties
-    _JUNIT_XML_KEY = None
+    _JUNIT_XML_KEY: pytest.StashKey[LogXML] | None = None
+else:
+    _JUNIT_XML_KEY = xml_key
 
 OPERATOR_HELP = "who ran the session, shown in the report header. Default: $USER."
 

@@ -40,7 +40,7 @@ def utc_time(t: float | None) -> str:
     """``01:23:45.678`` (UTC, milliseconds): the date is in the report header; the time orders events."""
     if t is None:
         return MISSING
-    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    return _dt.datetime.fromtimestamp(t, _dt.UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 # ------------------------------------------------------------------------------------ header

@@ -43,7 +43,7 @@ from harness.evidence import (
 NO_IMAGE = ""
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """A sign-off verdict; the order of :data:`SEVERITY` is the order in which they win."""
 
     PASS = "PASS"

@@ -11,7 +11,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from harness.evidence import AttributeRead, CheckRecord, Outcome, TransferEventKind, TransferOutcome, TransferRecord
+from harness.evidence import (
+    AttributeRead,
+    CheckRecord,
+    Outcome,
+    TransferEventKind,
+    TransferOutcome,
+    TransferRecord,
+)
 
 #: Expected alert sequence of a good image and a good device, per role (profiles/expectations/).
 GOOD_IMAGE_SEQUENCE = {"PPMID": "ppmid-good-image"}

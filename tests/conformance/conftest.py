@@ -28,7 +28,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-
 from conformance_bench import EmulatorBench, OperatorBench, version_text
 from conformance_helpers import read_version
 

@@ -17,7 +17,7 @@ def attribute_table(reads) -> str:
         value = "-" if r.value is None else (f"0x{r.value:X}" if isinstance(r.value, int) and not isinstance(r.value, bool) else str(r.value))
         rows.append((f"0x{r.cluster:04X}/0x{r.attribute:04X} {r.name}", r.expected, value, r.status, r.outcome.value))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows)
+    return "\n".join("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
 
 
 @pytest.mark.spec("SECMP0056", "ZCL Basic cluster identity", "ZCL OTA Upgrade client attributes")

@@ -23,13 +23,13 @@ from harness.emulator.devices import EmulatedDevice
 from harness.emulator.devices import key_establishment as client_module
 from harness.emulator.devices.key_establishment import KeyEstablishmentTimings
 from harness.hub import key_establishment as server_module
+from harness.hub.ke_ncp import CbkeRadioError
 from harness.hub.key_establishment import (
     KeOutcome,
     KeyEstablishmentCore,
     KeyEstablishmentSettings,
     Peer,
 )
-from harness.hub.ke_ncp import CbkeRadioError
 from harness.secret import Secret
 
 CH_EP = 0x0A
@@ -127,7 +127,7 @@ async def test_a_conformant_device_and_the_ch_agree_on_a_link_key(air: Air) -> N
     bench = Bench(air)
     device, outcome = await bench.join()
     assert outcome.established, outcome.describe()
-    assert (outcome.stage, outcome.status, outcome.by) == ("done", "SUCCESS", "")
+    assert (outcome.stage, outcome.status, outcome.by) == ("established", "SUCCESS", "")
     # The CH is done once its NCP stores the key; the device once it has checked the CH's confirm.
     await device.wait_for("cbke_established", timeout=2)
     # Both sides hold the same key, and only the CH's store (clear(True)) put it in the table.

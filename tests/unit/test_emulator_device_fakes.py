@@ -12,7 +12,6 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 import zigpy.types as t
 import zigpy.util
 import zigpy.zdo.types as zdo_t
@@ -436,13 +435,6 @@ class Air:
             return await asyncio.wait_for(got, 1)
         finally:
             self.coordinator.listeners.remove(listener)
-
-
-@pytest.fixture
-async def air():
-    air = Air()
-    yield air
-    await air.han.close()
 
 
 def read_request(attrs: list[int], *, direction=foundation.Direction.Client_to_Server, tsn: int = 9) -> bytes:

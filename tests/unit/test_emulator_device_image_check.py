@@ -8,7 +8,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from zigpy.ota.image import ElementTagId, FieldControl, HeaderString, OTAImage, OTAImageHeader, SubElement
 
-from harness.emulator.devices.image_check import DeviceIdentity, Layout, Offer, ProblemKind, check_image, split_gbcs_upgrade_image
+from harness.emulator.devices.image_check import (
+    DeviceIdentity,
+    Layout,
+    Offer,
+    ProblemKind,
+    check_image,
+    split_gbcs_upgrade_image,
+)
 
 MFR, TYPE, VERSION, HW = 0x121D, 0x0084, 0x00000102, 0x1111
 

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 from dataclasses import replace
 
 import pytest
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
-from zigpy.zcl import foundation
-
-from harness.emulator.air import SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
-from harness.emulator.devices import BEHAVIOURS, LinkState
-
-from test_emulator_device_fakes import (  # noqa: F401 -- air is a fixture
+from test_emulator_device_fakes import (
     CH_EP,
     FAST,
     GPF_EP,
@@ -36,7 +32,6 @@ from test_emulator_device_fakes import (  # noqa: F401 -- air is a fixture
     Status,
     UpgradeStatus,
     _zdo,
-    air,
     gbcs_signed_image,
     ota_attr,
     read_request,
@@ -44,6 +39,10 @@ from test_emulator_device_fakes import (  # noqa: F401 -- air is a fixture
     supplier_keys,
     tagged_image,
 )
+from zigpy.zcl import foundation
+
+from harness.emulator.air import SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
+from harness.emulator.devices import BEHAVIOURS, LinkState
 
 
 # ------------------------------------------------------------------------------------------------
@@ -284,7 +283,7 @@ async def test_minimum_block_period_spaces_block_requests(air: Air) -> None:
     server.notify(device)
     await device.wait_for("download_complete", timeout=3)
     times = [event.time for event in device.events.named("block_requested")]  # as sent, before air jitter
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(gaps) >= 4 and min(gaps) >= 0.0195
     assert all(int(b.minimum_block_period) == 400 for b in server.named("image_block"))
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 import bellows.types as t
+import pytest
 
 from harness.emulator.ash import AckFrame, DataFrame, FrameSplitter, encode_frame, parse_frame
 from harness.emulator.coordinator import EmulatedNcp

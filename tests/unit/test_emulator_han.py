@@ -7,12 +7,18 @@ import random
 
 import pytest
 import zigpy.types as t
+from test_emulator_device_fakes import (
+    FAST,
+    Air,
+    FakeCoordinator,
+    OtaServer,
+    read_request,
+    read_response,
+    tagged_image,
+)
 
 from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, SE_PROFILE, ZDO_PROFILE, AirFrame
 from harness.emulator.han import VirtualHan
-
-from test_emulator_device_fakes import FAST, Air, FakeCoordinator, OtaServer, read_request, read_response, tagged_image
-from test_emulator_device_fakes import air  # noqa: F401 -- fixture
 
 
 def node_desc_req(nwk: int) -> AirFrame:

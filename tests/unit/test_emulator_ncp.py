@@ -24,7 +24,15 @@ from harness.emulator.ash import (
 )
 from harness.emulator.coordinator import WILDCARD_EUI64, EmulatedNcp
 from harness.emulator.coordinator_zdo import CoordinatorZdo, Endpoint
-from harness.emulator.faults import FrameCorruption, FrameLoss, Latency, LinkStage, UartThrottle, chain, garbage_bytes
+from harness.emulator.faults import (
+    FrameCorruption,
+    FrameLoss,
+    Latency,
+    LinkStage,
+    UartThrottle,
+    chain,
+    garbage_bytes,
+)
 from harness.emulator.frame_log import HOST_TO_NCP, NCP_TO_HOST, FrameLog
 from harness.emulator.ncp import Nvram
 from harness.emulator.server import EmulatedRadio, RadioOptions
@@ -126,7 +134,9 @@ def test_active_endpoints_and_simple_descriptor() -> None:
     descriptor, _ = zdo_t.SimpleDescriptor.deserialize(payload[5:])
     assert (descriptor.endpoint, descriptor.profile, list(descriptor.input_clusters)) == (1, 0x0104, [0x0000, 0x0019])
     _, missing = responder.answer(zdo_t.ZDOCmd.Simple_Desc_req, bytes.fromhex("0A 00 00 07"))
-    assert missing[1] == 0x82  # NOT_ACTIVE
+    assert missing[1] == 0x83  # NOT_ACTIVE: a valid endpoint number with nothing registered (0x82 is INVALID_EP)
+    _, invalid = responder.answer(zdo_t.ZDOCmd.Simple_Desc_req, bytes.fromhex("0B 00 00 F5"))
+    assert invalid == bytes.fromhex("0B 82 0000 00")  # INVALID_EP, the address, Length 0
 
 
 def test_match_descriptor_names_the_endpoints_serving_a_cluster_in_the_profile() -> None:
@@ -216,7 +226,7 @@ def test_corruption_changes_one_bit_and_keeps_the_flag() -> None:
     ends.ncp_write(DATA)
     (damaged,) = ends.host
     assert damaged != DATA and damaged.endswith(b"\x7e")
-    diff = [a ^ b for a, b in zip(damaged, DATA) if a != b]
+    diff = [a ^ b for a, b in zip(damaged, DATA, strict=True) if a != b]
     assert len(diff) == 1 and bin(diff[0]).count("1") == 1
 
 

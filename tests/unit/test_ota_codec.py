@@ -27,8 +27,14 @@ from harness.ota import (
 )
 from harness.ota.elements import decode_elements, encode_elements
 from harness.ota.gbcs import decode_gbcs
-from harness.ota.wire import Field, Record
-from harness.ota.header import GBCS_HEADER_LENGTH, MAX_HEADER_LENGTH, MIN_HEADER_LENGTH, decode_header, encode_header
+from harness.ota.header import (
+    GBCS_HEADER_LENGTH,
+    MAX_HEADER_LENGTH,
+    MIN_HEADER_LENGTH,
+    decode_header,
+    encode_header,
+)
+from harness.wire import Field, Record
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

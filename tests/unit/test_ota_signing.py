@@ -14,8 +14,8 @@ from harness.secret import Secret
 PRIVATE_PEM, PUBLIC_PEM = supplier_key_pair()
 
 
-def _other_key_pair(curve=ec.SECP256R1()) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(curve)
+def _other_key_pair(curve: ec.EllipticCurve | None = None) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(curve or ec.SECP256R1())
     return (
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                           serialization.NoEncryption()),

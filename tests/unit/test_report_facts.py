@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence import AlertRecord, AttributeRead, Outcome, TestEvidence, TransferOutcome, TransferRecord
+from harness.evidence import (
+    AlertRecord,
+    AttributeRead,
+    Outcome,
+    TestEvidence,
+    TransferOutcome,
+    TransferRecord,
+)
 from harness.report import samples
 from harness.report.facts import UNKNOWN, device_facts, git_commit, operator_name, session_facts
 from harness.report.junit import suite_properties

@@ -37,7 +37,7 @@ def test_one_polyline_per_transfer_through_every_served_block() -> None:
     assert len(lines) == 2
     first = [tuple(map(float, p.split(","))) for p in lines[0].get("points").split()]
     assert len(first) == 10
-    xs, ys = zip(*first)
+    xs, ys = zip(*first, strict=True)
     assert list(xs) == sorted(xs) and list(ys) == sorted(ys, reverse=True)  # time runs right, offsets climb up
     assert lines[0].get("stroke") != lines[1].get("stroke")
 

@@ -13,8 +13,15 @@ from harness.evidence import (
     TransferOutcome,
     TransferRecord,
 )
-from harness.report.verdicts import NO_IMAGE, Verdict, combine, devices_in, pytest_verdict, verdict_matrix, \
-    verdict_of_test
+from harness.report.verdicts import (
+    NO_IMAGE,
+    Verdict,
+    combine,
+    devices_in,
+    pytest_verdict,
+    verdict_matrix,
+    verdict_of_test,
+)
 
 
 def transfer(device: str, image: str) -> TransferRecord:

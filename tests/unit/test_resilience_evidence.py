@@ -231,7 +231,9 @@ def test_interrupted_hub_test_keeps_its_transfer_in_progress_and_is_not_a_pass(p
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        await_file_state(evidence, proc, lambda data: marker.exists(), "the second test's transfer in progress")
+        # The marker's content, not its existence: write_text creates the file before it writes.
+        await_file_state(evidence, proc, lambda data: marker.exists() and marker.read_text() != "",
+                         "the second test's transfer in progress")
         transfer_id = marker.read_text()
         proc.send_signal(signal.SIGINT)
         returncode = proc.wait(timeout=DEADLINE_S)

@@ -26,6 +26,7 @@ from typing import Any
 
 import bellows.ash
 import pytest
+from emulatedhub import PPMID, RIG_FILE, joined_hub
 
 from harness.emulator.ash import AshTimings
 from harness.emulator.server import EmulatedRadio
@@ -43,7 +44,6 @@ from harness.hub.commshub import HubError
 from harness.hub.settings import HubSettings
 from harness.report.svg_timeline import timeline_svg
 from harness.rig import Rig, load_rig
-from emulatedhub import PPMID, RIG_FILE, joined_hub
 
 IMAGE = "ppmid-next"  # 4222 bytes: ~106 blocks of 40 bytes, ~700 ASH frames each way
 

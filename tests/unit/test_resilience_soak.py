@@ -17,7 +17,15 @@ import contextlib
 import time
 
 import pytest
-from test_resilience_faults import DEADLINE_S, IMAGE, PPMID, emulated_hub, fast_host_ash, held_image_sha256, rig  # noqa: F401
+from test_resilience_faults import (  # noqa: F401
+    DEADLINE_S,
+    IMAGE,
+    PPMID,
+    emulated_hub,
+    fast_host_ash,
+    held_image_sha256,
+    rig,
+)
 
 from harness.evidence import EvidenceLog, TransferOutcome, TransferRecord
 

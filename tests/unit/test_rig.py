@@ -7,12 +7,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rigfiles import (IHD_INSTALL_CODE, NETWORK_KEY, PPMID_INSTALL_CODE, PROFILES, SECRETS, emulated_rig_text,
-                      make_tree, real_rig_text)
+from rigfiles import (
+    IHD_INSTALL_CODE,
+    NETWORK_KEY,
+    PPMID_INSTALL_CODE,
+    PROFILES,
+    SECRETS,
+    emulated_rig_text,
+    make_tree,
+    real_rig_text,
+)
 
 from harness.profiles import ProfileError, load_profile
-from harness.rig import (DEFAULT_RIG, RigError, available_rigs, choose_rig, find_rig, load_rig,
-                         session_is_interactive)
+from harness.rig import (
+    DEFAULT_RIG,
+    RigError,
+    available_rigs,
+    choose_rig,
+    find_rig,
+    load_rig,
+    session_is_interactive,
+)
 from harness.secret import Secret
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +78,7 @@ def test_secrets_from_env_and_file(tree: Path) -> None:
     (tree / "rigs" / "keys").mkdir()
     (tree / "rigs" / "keys" / "ppmid1.ic").write_text(PPMID_INSTALL_CODE.lower() + "\n")
     text = real_rig_text().replace(f'"{PPMID_INSTALL_CODE}"', '"file:keys/ppmid1.ic"')
-    text = text.replace("[radio]", f'[han]\nnetwork_key = "env:TEST_NWK"\n\n[radio]')
+    text = text.replace("[radio]", '[han]\nnetwork_key = "env:TEST_NWK"\n\n[radio]')
     (tree / "rigs" / "bench.toml").write_text(text)
 
     rig = load_rig(tree / "rigs" / "bench.toml", environ={"TEST_NWK": NETWORK_KEY})

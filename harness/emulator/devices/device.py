@@ -21,12 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 from zigpy.zcl import foundation
 
-from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, COORDINATOR_NWK, SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
+from harness.emulator.air import (
+    BROADCAST_RX_ON_WHEN_IDLE,
+    COORDINATOR_NWK,
+    SE_PROFILE,
+    WELL_KNOWN_LINK_KEY,
+    ZDO_PROFILE,
+    AirFrame,
+)
 from harness.secret import Secret
 
 from .behaviours import Activation, Conformant, make_behaviour
 from .cs09 import Cs09Sender
+from .discovery import MATCH_DESC_RSP, ServiceDiscovery
 from .events import DeviceEvent, EventLog
+from .key_establishment import KeyEstablishmentClient
 from .keys import InstallCodeError, link_key_from_install_code
 from .ota_client import OtaClient, ReceivedImage
 from .settings import (
@@ -40,8 +49,6 @@ from .settings import (
     DeviceSettings,
     DeviceTimings,
 )
-from .key_establishment import KeyEstablishmentClient
-from .settings import KEY_ESTABLISHMENT
 from .tenancy import TenancyReader
 from .zcl import (
     Direction,
@@ -56,7 +63,6 @@ from .zcl import (
     parse_header,
 )
 from .zcl_store import AttributeStore, build_store, software_build_id
-from .discovery import MATCH_DESC_RSP, ServiceDiscovery
 from .zdo import ZdoDecodeError, ZdoServer, device_annce
 
 if TYPE_CHECKING:
@@ -134,7 +140,7 @@ class EmulatedDevice:
         self.key_establishment = KeyEstablishmentClient(self)
         self.cs09 = Cs09Sender(self)
         try:
-            self._link_key = link_key_from_install_code(bytes(settings.install_code.reveal()))
+            self._link_key = link_key_from_install_code(settings.install_code.reveal_bytes())
         except InstallCodeError as exc:
             # A device with a corrupt code can never join; say so once, without the code itself.
             self.events.record("install_code_unusable", problem=str(exc))
@@ -223,7 +229,7 @@ class EmulatedDevice:
         self._tsn = (self._tsn + 1) & 0xFF
         return self._tsn
 
-    def _on_loop(self, fn: Callable[[], None]) -> None:
+    def _on_loop(self, fn: Callable[[], object]) -> None:
         loop = self._loop
         if loop is None:
             fn()

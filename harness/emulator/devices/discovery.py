@@ -15,18 +15,20 @@ server's endpoint: the ZCL OTA client queries the server that notified it.
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import zigpy.types as t
+import zigpy.zdo.types as zdo_t
+
 from harness.emulator.air import COORDINATOR_NWK, SE_PROFILE
+from harness.emulator.zdo_frames import Cmd, decode, encode
 
 if TYPE_CHECKING:
     from .device import EmulatedDevice
 
-MATCH_DESC_REQ = 0x0006
-MATCH_DESC_RSP = 0x8006
-ZDO_SUCCESS = 0x00
+MATCH_DESC_REQ = Cmd.Match_Desc_req
+MATCH_DESC_RSP = Cmd.Match_Desc_rsp
 
 
 class ServiceDiscovery:
@@ -60,16 +62,10 @@ class ServiceDiscovery:
 
     def on_response(self, payload: bytes) -> None:
         """A Match_Desc_rsp from the coordinator (malformed ones raise ValueError for the caller)."""
-        try:
-            tsn, status, _nwk, count = struct.unpack_from("<BBHB", payload)
-        except struct.error as exc:
-            raise ValueError(f"Match_Desc_rsp too short: {payload.hex()}") from exc
-        endpoints = list(payload[5:5 + count])
-        if len(endpoints) != count:
-            raise ValueError(f"Match_Desc_rsp lists {count} endpoints but carries {len(endpoints)}")
+        tsn, (status, _nwk, endpoints) = decode(MATCH_DESC_RSP, payload)
         waiter = self._waiting.get(tsn)
         if waiter is not None and not waiter.done():
-            waiter.set_result((status, endpoints))
+            waiter.set_result((int(status), [int(ep) for ep in endpoints]))
 
     async def _ask(self, cluster: int) -> int | None:
         device = self._device
@@ -79,7 +75,8 @@ class ServiceDiscovery:
             answered: asyncio.Future[tuple[int, list[int]]] = loop.create_future()
             self._waiting[tsn] = answered
             # NWKAddrOfInterest, ProfileID, one input (server-side) cluster, no output clusters.
-            payload = struct.pack("<BHHBHB", tsn, COORDINATOR_NWK, SE_PROFILE, 1, cluster, 0)
+            payload = encode(MATCH_DESC_REQ, tsn, t.NWK(COORDINATOR_NWK), t.uint16_t(SE_PROFILE),
+                             t.LVList[t.uint16_t, t.uint8_t]([cluster]), t.LVList[t.uint16_t, t.uint8_t]())
             device.events.record("match_desc_sent", cluster=cluster, attempt=attempt)
             device.send_zdo(MATCH_DESC_REQ, payload)
             try:
@@ -88,7 +85,7 @@ class ServiceDiscovery:
                 continue
             finally:
                 self._waiting.pop(tsn, None)
-            if status != ZDO_SUCCESS or not endpoints:
+            if status != zdo_t.Status.SUCCESS or not endpoints:
                 device.events.record("service_not_found", cluster=cluster, status=status)
                 return None
             device.events.record("service_found", cluster=cluster, endpoint=endpoints[0])

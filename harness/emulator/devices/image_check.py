@@ -118,10 +118,9 @@ def _tagged(data: bytes) -> OTAImage | None:
         image, rest = parse_ota_image(data)
     except (ValueError, AssertionError, KeyError):
         return None
-    subelements = getattr(image, "subelements", None)
-    if rest or not subelements:
+    if rest or not isinstance(image, OTAImage) or not image.subelements:
         return None
-    if any(element.tag_id not in ElementTagId.__members__.values() for element in subelements):
+    if any(element.tag_id not in ElementTagId.__members__.values() for element in image.subelements):
         return None
     return image
 

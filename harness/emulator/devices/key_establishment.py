@@ -36,7 +36,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from zigpy.zcl import foundation
 
-from harness.crypto.cbke import KeyEstablishmentKeys, Role, calculate_keys, check_peer_certificate, generate_ephemeral_key
+from harness.crypto.cbke import (
+    KeyEstablishmentKeys,
+    Role,
+    calculate_keys,
+    check_peer_certificate,
+    generate_ephemeral_key,
+)
 from harness.crypto.ecqv import CryptoSuite, DeviceCredentials, KeyPair
 from harness.crypto.errors import CertificateError, CryptoError, KeyEstablishmentError
 from harness.emulator.air import AirFrame
@@ -48,6 +54,7 @@ from harness.zcl_se import (
     Command,
     KeFrame,
     KeFrameError,
+    KeStage,
     KeyEstablishmentSuite,
     TerminateStatus,
     decode,
@@ -122,10 +129,10 @@ TRANSITIONS: Final[dict[tuple[KeState, KeInput], KeState]] = {
 }
 
 #: The stage a failure is reported at: the exchange that was under way.
-STAGE_OF: Final[dict[KeState, str]] = {
-    S.AWAIT_INITIATE_RESPONSE: "initiate",
-    S.AWAIT_EPHEMERAL_RESPONSE: "ephemeral_data",
-    S.AWAIT_CONFIRM_RESPONSE: "confirm_key",
+STAGE_OF: Final[dict[KeState, KeStage]] = {
+    S.AWAIT_INITIATE_RESPONSE: KeStage.INITIATE,
+    S.AWAIT_EPHEMERAL_RESPONSE: KeStage.EPHEMERAL_DATA,
+    S.AWAIT_CONFIRM_RESPONSE: KeStage.CONFIRM_KEY,
 }
 
 #: The response command the client waits for in each state.
@@ -145,7 +152,7 @@ class KeResult:
     """How one run ended, from the device's side."""
 
     established: bool
-    stage: str  # discovery | initiate | ephemeral_data | confirm_key | done
+    stage: KeStage  # established, or where it failed (discovery, or the exchange under way)
     status: str  # SUCCESS, a Terminate status name, TIMEOUT, STALLED, ABANDONED, NO_SERVER
     by: str  # who ended it: "device", "trust centre", or "" on success
     reason: str
@@ -223,8 +230,8 @@ class KeyEstablishmentClient:
     def _no_server(self) -> bool:
         """No Key Establishment server was found: the device cannot run CBKE, so it leaves."""
         reason = "no Key Establishment server found: the coordinator's Match_Desc_rsp named none"
-        self.results.append(KeResult(False, "discovery", "NO_SERVER", "device", reason))
-        self.device.events.record("cbke_failed", stage="discovery", status="NO_SERVER", by="device", reason=reason)
+        self.results.append(KeResult(False, KeStage.DISCOVERY, "NO_SERVER", "device", reason))
+        self.device.events.record("cbke_failed", stage=KeStage.DISCOVERY, status="NO_SERVER", by="device", reason=reason)
         self._hold_off_until = self.device.clock() + self.timings.retry_after_s
         if self.device.joined:
             self.device.leave_after_failed_key_establishment(reason)
@@ -252,12 +259,12 @@ class KeyEstablishmentClient:
         self._fire(KeInput.CONFIRM_RESPONSE)
         seconds = round(device.clock() - started, 3)
         device.events.record("cbke_established", key_fingerprint=self.link_key.fingerprint(), seconds=seconds)
-        result = KeResult(True, "done", "SUCCESS", "", f"trust-centre link key established in {seconds:g} s")
+        result = KeResult(True, KeStage.ESTABLISHED, "SUCCESS", "", f"trust-centre link key established in {seconds:g} s")
         self.results.append(result)
         return result
 
     def _end_failed(self, failure: _Failure) -> KeResult:
-        stage = STAGE_OF.get(self.state, self.state.value)
+        stage = STAGE_OF[self.state]  # run() fires START first: a failure always ends a waiting state
         if failure.result == "STALLED":
             self._fire(KeInput.STALL)
             self.device.events.record("cbke_stalled", stage=stage)
@@ -303,12 +310,13 @@ class KeyEstablishmentClient:
                            f"offered 0x{int(suites):04X}")
         tc_certificate = bytes(answer.identity)
         try:
-            check_peer_certificate(tc_certificate, suite=CryptoSuite.CS2, partner_eui64=device.coordinator_eui64)
+            tc_issuer = check_peer_certificate(
+                tc_certificate, suite=CryptoSuite.CS2, partner_eui64=device.coordinator_eui64).issuer
         except CertificateError as exc:
             raise _Failure(TerminateStatus.INVALID_CERTIFICATE, f"the trust centre's certificate: {exc}") from None
-        if tc_certificate[11:19] != credentials.certificate.issuer:
+        if tc_issuer != credentials.certificate.issuer:
             raise _Failure(TerminateStatus.UNKNOWN_ISSUER,
-                           f"the trust centre's certificate issuer {tc_certificate[11:19].hex().upper()} is not this "
+                           f"the trust centre's certificate issuer {tc_issuer.hex().upper()} is not this "
                            f"device's CA {credentials.certificate.issuer.hex().upper()}")
         ephemeral_wait = int(answer.ephemeral_data_generate_time) * scale + timings.margin_s
         confirm_wait = int(answer.confirm_key_generate_time) * scale + timings.margin_s

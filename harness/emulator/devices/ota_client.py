@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import zigpy.types as t
-from zigpy.zcl.clusters.general import Ota
+from zigpy.zcl.clusters.general import ImageUpgradeStatus, Ota
 
 from .behaviours import BlockAction, BlockProgress, CompletedDownload, DownloadEnd, QueryReason, WaitForData
 from .image_check import DeviceIdentity, Offer, Verdict, check_image, sha256_hex
@@ -30,7 +30,6 @@ from .zcl import Status, ZclFrame, default_response, ota_request
 if TYPE_CHECKING:
     from .device import EmulatedDevice
 
-ImageUpgradeStatus = Ota.ImageUpgradeStatus
 Attr = Ota.AttributeDefs
 
 WILDCARD_16 = 0xFFFF
@@ -425,8 +424,8 @@ class OtaClient:
     def _start_download(self, offer: Offer) -> None:
         held = self._download
         if held is None or held.offer != offer:
-            self._download = _Download(offer)
-        resume_from = len(self._download.data)
+            held = self._download = _Download(offer)
+        resume_from = len(held.data)
         self._set_attr(Attr.file_offset, resume_from)
         self._set_attr(Attr.downloaded_file_version, offer.file_version)
         self._fire(I.OFFER, file_version=offer.file_version)
@@ -452,7 +451,8 @@ class OtaClient:
             if message is None:
                 misses += 1
                 if misses > device.timings.request_retries:
-                    return self._give_up(offset)
+                    self._give_up(offset)
+                    return None
                 continue
             outcome = await self._take_block_response(message.args, offer, expected=offset)
             if outcome == "stop":
@@ -462,7 +462,8 @@ class OtaClient:
             elif outcome == "stale":
                 misses += 1  # a server that keeps answering with the wrong block is no better than silence
                 if misses > device.timings.request_retries:
-                    return self._give_up(offset)
+                    self._give_up(offset)
+                    return None
         self._fire(I.DOWNLOADED)
         return bytes(download.data)
 
@@ -505,7 +506,8 @@ class OtaClient:
             else:
                 misses += 1
                 if misses > device.timings.request_retries:
-                    return self._give_up(len(download.data))
+                    self._give_up(len(download.data))
+                    return None
             if len(download.data) < page_end:
                 device.events.record("page_incomplete", missing_from=len(download.data), page_end=page_end)
         self._fire(I.DOWNLOADED)
@@ -621,7 +623,6 @@ class OtaClient:
     def _give_up(self, offset: int) -> None:
         self._device.events.record("transfer_gave_up", file_offset=offset)
         self._fire(I.GIVE_UP)
-        return None
 
     def _discard(self) -> None:
         self._download = None

@@ -75,7 +75,10 @@ def general_frame(
     """Serialise a foundation (general) command with zigpy's GENERAL_COMMANDS schema."""
     definition = foundation.GENERAL_COMMANDS[command]
     header = foundation.ZCLHeader.general(tsn, command, direction=direction)
-    header.frame_control = header.frame_control.replace(disable_default_response=disable_default_response)
+    # zigpy 2.4 annotates Struct.replace as taking dicts and returning a plain Struct (it returns the same type).
+    header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
+        disable_default_response=disable_default_response  # type: ignore[arg-type]
+    )
     return header.serialize() + definition.schema(**schema_args).serialize()
 
 
@@ -90,7 +93,10 @@ def cluster_frame(
 ) -> bytes:
     """Serialise a cluster-specific command (e.g. an OTA request) with its zigpy schema."""
     header = foundation.ZCLHeader.cluster(tsn, command_id, direction=direction)
-    header.frame_control = header.frame_control.replace(disable_default_response=disable_default_response)
+    # zigpy 2.4 annotates Struct.replace as taking dicts and returning a plain Struct (it returns the same type).
+    header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
+        disable_default_response=disable_default_response  # type: ignore[arg-type]
+    )
     return header.serialize() + schema(**args).serialize()
 
 

@@ -77,9 +77,9 @@ class AttributeStore:
         for attr_id in attr_ids:
             stored = attrs.get(attr_id)
             if stored is None:
-                records.append(foundation.ReadAttributeRecord(attr_id, Status.UNSUPPORTED_ATTRIBUTE))
+                records.append(foundation.ReadAttributeRecord(t.uint16_t(attr_id), Status.UNSUPPORTED_ATTRIBUTE))
             else:
-                records.append(foundation.ReadAttributeRecord(attr_id, Status.SUCCESS, stored.type_value()))
+                records.append(foundation.ReadAttributeRecord(t.uint16_t(attr_id), Status.SUCCESS, stored.type_value()))
         return records
 
     def write(self, cluster: int, records: list[foundation.Attribute], *, server: bool) -> list[foundation.WriteAttributesStatusRecord]:
@@ -132,7 +132,7 @@ def build_store(settings: DeviceSettings) -> AttributeStore:
     store.define(BASIC, foundation.ZCL_CLUSTER_REVISION_ATTR.id, t.uint16_t, 3, server=True)
 
     ota = Ota.AttributeDefs
-    for definition, value in (
+    for definition, initial in (
         # UpgradeServerID is all-FF until a server has answered a query (ZCL OTA 11.10.1).
         (ota.upgrade_server_id, t.EUI64.convert("FF:FF:FF:FF:FF:FF:FF:FF")),
         (ota.file_offset, 0),
@@ -148,7 +148,7 @@ def build_store(settings: DeviceSettings) -> AttributeStore:
         (ota.upgrade_activation_policy, Ota.UpgradeActivationPolicy.OTA_server_allowed),
         (ota.upgrade_timeout_policy, Ota.UpgradeTimeoutPolicy.Apply_after_timeout),
     ):
-        store.define(OTA, definition.id, definition.type, value, server=False)
+        store.define(OTA, definition.id, definition.type, initial, server=False)
     store.define(OTA, foundation.ZCL_CLUSTER_REVISION_ATTR.id, t.uint16_t, 3, server=False)
 
     store.accept_any_write(DEVICE_MANAGEMENT, server=False)

@@ -14,6 +14,7 @@ import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
 from harness.emulator.air import SE_PROFILE
+from harness.emulator.zdo_frames import ZdoDecodeError, decode, encode, simple_desc_error
 
 from .settings import CLIENT_CLUSTERS, DEVICE_IDS, SERVER_CLUSTERS, DeviceSettings
 
@@ -29,10 +30,6 @@ ROUTER_CAPABILITIES = (
 )
 
 
-class ZdoDecodeError(ValueError):
-    """A ZDO request the device cannot parse."""
-
-
 @dataclass(frozen=True, slots=True)
 class ZdoReply:
     """A response to send (cluster id = request | 0x8000) and an optional leave to perform afterwards."""
@@ -44,21 +41,6 @@ class ZdoReply:
 @dataclass(frozen=True, slots=True)
 class LeaveRequest:
     rejoin: bool
-
-
-def encode(command: Cmd, tsn: int, *args: object) -> bytes:
-    _names, types = zdo_t.CLUSTERS[command]
-    return t.uint8_t(tsn).serialize() + t.serialize(list(args), types[: len(args)])
-
-
-def decode(command: Cmd, payload: bytes) -> tuple[int, list[object]]:
-    try:
-        tsn, rest = t.uint8_t.deserialize(payload)
-        _names, types = zdo_t.CLUSTERS[command]
-        args, _rest = t.deserialize(rest, types)
-    except (ValueError, KeyError) as exc:
-        raise ZdoDecodeError(f"ZDO {command.name}: cannot decode {payload.hex()}: {exc}") from exc
-    return int(tsn), args
 
 
 def device_annce(tsn: int, nwk: int, eui64: bytes) -> bytes:
@@ -143,10 +125,9 @@ class ZdoServer:
             return reply(ZdoStatus.SUCCESS, t.NWK(nwk), t.LVList[t.uint8_t, t.uint8_t]([settings.endpoint]))
         if command == Cmd.Simple_Desc_req:
             endpoint = int(args[1])
-            if endpoint == 0 or endpoint > 240:
-                return reply(ZdoStatus.INVALID_EP, t.NWK(nwk))
             if endpoint != settings.endpoint:
-                return reply(ZdoStatus.NOT_ACTIVE, t.NWK(nwk))
+                status = ZdoStatus.NOT_ACTIVE if 1 <= endpoint <= 240 else ZdoStatus.INVALID_EP
+                return ZdoReply(int(Cmd.Simple_Desc_rsp), simple_desc_error(tsn, status, nwk)), None
             return reply(ZdoStatus.SUCCESS, t.NWK(nwk), self.simple_descriptor())
         if command == Cmd.Match_Desc_req:
             wanted_in, wanted_out = set(args[2]), set(args[3])
@@ -166,3 +147,6 @@ class ZdoServer:
         if rsp is None:
             return None, None
         return ZdoReply(int(rsp), t.uint8_t(tsn).serialize() + ZdoStatus.NOT_SUPPORTED.serialize()), None
+
+
+__all__ = ["LeaveRequest", "ZdoDecodeError", "ZdoReply", "ZdoServer", "decode", "device_annce", "encode"]

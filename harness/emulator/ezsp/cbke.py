@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import bellows.types as t
 
 from harness.crypto.cbke import KeyEstablishmentKeys, Role, calculate_keys, generate_ephemeral_key
-from harness.crypto.ecqv import CryptoSuite, DeviceCredentials, KeyPair
+from harness.crypto.ecqv import CryptoSuite, Cs2Certificate, DeviceCredentials, KeyPair
 from harness.crypto.errors import CryptoError
 from harness.secret import Secret
 
@@ -165,7 +165,7 @@ def calculate_smacs_283k1(ncp: EmulatedNcp, request: Request) -> Result:
             LOGGER.info("calculateSmacs283k1: partner data refused: %s", exc)
             ncp.emit("calculateSmacsHandler283k1", status=Status.FAIL)
             return
-        state.pending = PendingSmacs(partner_eui64=certificate[28:36], keys=keys)
+        state.pending = PendingSmacs(partner_eui64=Cs2Certificate.read_field(certificate, "subject"), keys=keys)
         ncp.emit("calculateSmacsHandler283k1", status=Status.OK,
                  initiatorSmac=t.EmberSmacData(keys.initiator_mac), responderSmac=t.EmberSmacData(keys.responder_mac))
 

@@ -20,7 +20,7 @@ class EzspSchemaError(ValueError):
     """Parameters that do not fit the schema (named command and field)."""
 
 
-def zero_value(field_type: type) -> Any:
+def zero_value(field_type: type[Any]) -> Any:
     """The all-zero value of a bellows/zigpy type (structs recursively)."""
     if is_status_type(field_type):
         return encode_status(Status.OK, field_type)
@@ -34,7 +34,10 @@ def zero_value(field_type: type) -> Any:
     if issubclass(field_type, bytes):
         return field_type(b"")
     if issubclass(field_type, zt.FixedList):
-        return field_type([field_type._item_type(0)] * field_type._length)
+        item_type, length = field_type._item_type, field_type._length
+        if item_type is None or length is None:
+            raise TypeError(f"{field_type.__name__}: a fixed list with no item type or length")
+        return field_type([item_type(0)] * length)
     if issubclass(field_type, list):
         return field_type([])
     return field_type(0)

@@ -115,7 +115,7 @@ class EzspDispatcher:
             return
         name = self.profile.by_id.get(frame_id)
         handler = self.handlers.get(name) if name else None
-        if handler is None:
+        if name is None or handler is None:
             self._reject(sequence, frame_id, name, params, Status.ERROR_INVALID_FRAME_ID, "no handler")
             return
         try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import bellows.types as t
 
-from ..air import AirFrame, COORDINATOR_NWK
+from ..air import COORDINATOR_NWK, AirFrame
 from ..coordinator_zdo import Endpoint, eui64_from_display, eui64_to_display
 from ..ncp import FREE_BUFFERS, NetworkSettings
 from .status import Status

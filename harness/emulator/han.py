@@ -26,6 +26,7 @@ from harness.emulator.air import (
     Coordinator,
 )
 from harness.emulator.devices.device import EmulatedDevice
+from harness.emulator.scan import HeardNetwork, RadioEnvironment
 from harness.secret import Secret
 
 #: Host-visible NWK address range a trust centre hands out (Zigbee 3.6.1.10: 0x0001-0xFFF7).
@@ -56,6 +57,7 @@ class VirtualHan:
         loop: asyncio.AbstractEventLoop,
         loss: float = 0.0,
         aps_retries: int = 3,
+        environment: RadioEnvironment | None = None,
     ) -> None:
         if not 0.0 <= loss < 1.0:
             raise ValueError(f"VirtualHan: loss must be in [0, 1), got {loss!r}")
@@ -63,6 +65,8 @@ class VirtualHan:
         self.settings = AirSettings(latency_s=latency_s, loss=loss, aps_retries=aps_retries)
         self.rng = rng
         self.loop = loop
+        #: Interference and neighbouring networks around the HAN; a test may replace it.
+        self.environment = environment or RadioEnvironment()
         self._devices: dict[str, EmulatedDevice] = {}
         self._tx_locks: dict[str, asyncio.Lock] = {}
         self._nwk_by_eui: dict[bytes, int] = {}
@@ -167,6 +171,31 @@ class VirtualHan:
     def report_left(self, device: EmulatedDevice, nwk: int | None) -> None:
         if nwk is not None:
             self.coordinator.device_left(nwk, device.eui64)
+
+    # -- scans (NCP -> air) ----------------------------------------------------------------------
+    def energy_dbm(self, channel: int) -> int:
+        return self.environment.energy_dbm(channel, self._own_beacons())
+
+    def beacons(self, channel: int) -> list[HeardNetwork]:
+        return self.environment.beacons(channel, self._own_beacons())
+
+    def _own_beacons(self) -> list[HeardNetwork]:
+        """Every joined device is a router: it answers a beacon request with our network's beacon."""
+        if self._network is None:
+            return []
+        channel, pan_id, extended_pan_id = self._network
+        return [
+            HeardNetwork(
+                channel=channel,
+                pan_id=pan_id,
+                extended_pan_id=extended_pan_id,
+                permit_joining=self.permit_open,
+                lqi=device.settings.lqi,
+                rssi=device.settings.rssi,
+            )
+            for device in self._devices.values()
+            if device.reachable
+        ]
 
     # -- frames: coordinator -> devices ---------------------------------------------------------
     async def unicast(self, frame: AirFrame) -> bool:

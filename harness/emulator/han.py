@@ -22,9 +22,12 @@ from harness.emulator.air import (
     BROADCAST_ALL,
     BROADCAST_ROUTERS,
     BROADCAST_RX_ON_WHEN_IDLE,
+    COORDINATOR_NWK,
+    WELL_KNOWN_LINK_KEY,
     AirFrame,
     Coordinator,
 )
+from harness.emulator.air_capture import AirCapture, Endpoint
 from harness.emulator.devices.device import EmulatedDevice
 from harness.emulator.scan import HeardNetwork, RadioEnvironment
 from harness.secret import Secret
@@ -74,6 +77,8 @@ class VirtualHan:
         self._network: tuple[int, int, bytes] | None = None
         self._network_key: Secret | None = None  # never in a log or repr
         self._background: set[asyncio.Task[None]] = set()
+        #: Every transmission as a sniffer would record it (files only once ``capture.start`` is called).
+        self.capture = AirCapture(loop.time)
 
     # -- devices --------------------------------------------------------------------------------
     def add(self, device: EmulatedDevice) -> EmulatedDevice:
@@ -111,6 +116,7 @@ class VirtualHan:
     def network_formed(self, channel: int, pan_id: int, extended_pan_id: bytes, network_key: bytes) -> None:
         self._network = (channel, pan_id, bytes(extended_pan_id))
         self._network_key = Secret(bytes(network_key), origin="network_formed")
+        self.capture.network_formed(channel, pan_id, extended_pan_id, network_key, self.coordinator.eui64)
 
     @property
     def network_up(self) -> bool:
@@ -151,6 +157,9 @@ class VirtualHan:
         tc_key = self.coordinator.transient_key_for(device.eui64)
         policy = self.coordinator.install_code_policy()
         device.events.record("join_attempt", nwk=nwk, install_code_policy=policy, tc_has_key=tc_key is not None)
+        self.capture.join(
+            Endpoint(nwk, device.eui64, device.name), tc_link_key=tc_key, key_label=_key_label(device, tc_key)
+        )
         if tc_key is None:
             self.coordinator.trust_centre_join(nwk, device.eui64, rejoin=False, decision="denied")
             device.events.record("join_denied", reason="trust centre holds no link key for this EUI-64")
@@ -165,6 +174,7 @@ class VirtualHan:
     def rejoin(self, device: EmulatedDevice) -> None:
         """Secure rejoin with the network key the device already holds (no permit-join needed)."""
         assert device.nwk is not None and self._network_key is not None
+        self.capture.rejoin(Endpoint(device.nwk, device.eui64, device.name))
         self.coordinator.trust_centre_join(device.nwk, device.eui64, rejoin=True, decision="allowed")
         device.joined_network(device.nwk, bytes(self._network_key.reveal()), rejoin=True)
 
@@ -203,16 +213,18 @@ class VirtualHan:
         for _attempt in range(attempts):
             await self._hop()
             device = self._by_nwk(frame.dst_nwk)
-            if device is None:
-                continue  # nobody acknowledges; the APS layer retries, then reports failure
-            if self._lost():
+            lost = device is None or self._lost()  # nobody acknowledges; the APS layer retries
+            self._capture(frame, self._at(frame.dst_nwk), to_device=True, delivered=not lost)
+            if lost:
                 continue
+            assert device is not None
             device.receive(frame)
             return True
         return False
 
     async def broadcast(self, frame: AirFrame) -> None:
         await self._hop()
+        self._capture(frame, None, to_device=True, delivered=True)
         for device in list(self._devices.values()):
             if not device.reachable or not _listens(frame.dst_nwk):
                 continue
@@ -231,11 +243,36 @@ class VirtualHan:
         async with self._tx_locks[device.name]:
             for _attempt in range(1 + self.settings.aps_retries):
                 await self._hop()
-                if self._lost():
+                lost = self._lost()
+                self._capture(frame, device, to_device=False, delivered=not lost)
+                if lost:
                     continue
                 self.coordinator.frame_from_device(frame, device.settings.lqi, device.settings.rssi)
                 return
             device.events.record("send_failed", cluster=frame.cluster_id, reason="lost after APS retries")
+
+    # -- capture ----------------------------------------------------------------------------------
+    def _at(self, nwk: int) -> EmulatedDevice | None:
+        """The device that holds (or last held) ``nwk``, reachable or not: its radio identity."""
+        for device in self._devices.values():
+            if device.nwk == nwk:
+                return device
+        return None
+
+    def _capture(self, frame: AirFrame, device: EmulatedDevice | None, *, to_device: bool, delivered: bool) -> None:
+        """One transmission attempt between the coordinator and ``device`` (None: broadcast or nobody)."""
+        coordinator = Endpoint(COORDINATOR_NWK, self.coordinator.eui64)
+        if device is None or device.nwk is None:
+            if frame.broadcast or not to_device:
+                self.capture.aps_frame(frame, src=coordinator, dst=None, link_key=None, delivered=delivered)
+            return
+        peer = Endpoint(device.nwk, device.eui64, device.name)
+        held = device.current_link_key()
+        key, label = (held[0], _key_label(device, held[0])) if held else (None, "")
+        src, dst = (coordinator, peer) if to_device else (peer, coordinator)
+        self.capture.aps_frame(
+            frame, src=src, dst=None if frame.broadcast else dst, link_key=key, key_label=label, delivered=delivered
+        )
 
     # -- medium ---------------------------------------------------------------------------------
     async def _hop(self) -> None:
@@ -253,6 +290,15 @@ class VirtualHan:
         for device in self._devices.values():
             tasks.extend(device.cancel_tasks())
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _key_label(device: EmulatedDevice, key: bytes | None) -> str:
+    """How the keys file names a link key: whose it is and where it came from."""
+    if key == WELL_KNOWN_LINK_KEY:
+        return "well-known link key (ZigBeeAlliance09)"
+    held = device.current_link_key()
+    origin = held[1] if held is not None and held[0] == key else "trust centre"
+    return f"link key {device.name} ({origin})"
 
 
 def _listens(dst_nwk: int) -> bool:

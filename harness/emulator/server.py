@@ -21,6 +21,7 @@ import importlib.util
 import inspect
 import logging
 import random
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -382,6 +383,39 @@ class EmulatedRadio:
             raise RuntimeError(f"{what}: only the pty transport can be unplugged (this radio uses {self.options.transport})")
         return self._transport
 
+    def start_capture(self, directory: Path, test_id: str, *, keys: bool = True) -> Path:
+        """Capture the air into a new pcapng file for ``test_id`` in ``directory``; returns its path.
+
+        The file is named after the test id (a pytest nodeid is made file-safe); the previous file
+        is closed. With ``keys`` the keys needed to decode it go to ``zigbee-keys.txt`` beside it
+        (the emulated rig's test keys only). Frames are written as they happen, so a capture is
+        readable while the run goes on and after a killed run.
+        """
+        from .air_capture import AirCapture
+
+        path = Path(directory) / f"{capture_file_stem(test_id)}.pcapng"
+        keys_path = AirCapture.keys_path_for(Path(directory)) if keys else None
+
+        def start() -> Path:
+            capture = getattr(self.han, "capture", None)
+            if capture is None:
+                raise RuntimeError("this emulated radio has no virtual air to capture")
+            return capture.start(path, keys_path=keys_path, comment=f"emulated HAN air: {test_id}")
+
+        started: Path = self.call(start)
+        return started
+
+    def stop_capture(self) -> None:
+        """Close the current capture file (the next :meth:`start_capture` opens another)."""
+        capture = getattr(self.han, "capture", None)
+        if capture is not None:
+            self.call(capture.stop)
+
+    def capture_frame_count(self) -> int:
+        """Frames written so far to the current capture file (the last frame's number)."""
+        capture = getattr(self.han, "capture", None)
+        return self.call(lambda: capture.frame_count) if capture is not None else 0
+
     def inject_garbage(self, count: int = 32, data: bytes | None = None) -> bytes:
         """Put line noise on the wire towards the host; returns the bytes sent."""
         noise = data if data is not None else garbage_bytes(self._garbage_rng, count)
@@ -392,6 +426,12 @@ class EmulatedRadio:
 
         self.call(inject)
         return noise
+
+
+def capture_file_stem(test_id: str) -> str:
+    """A file name for a test id: ``tests/x.py::test_y[13]`` -> ``tests-x.py--test_y-13``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", test_id).strip("-.")
+    return stem[:150] or "capture"
 
 
 def build_virtual_han(
@@ -424,4 +464,4 @@ def build_virtual_han(
     return han
 
 
-__all__ = ["EmulatedRadio", "RadioOptions", "build_virtual_han"]
+__all__ = ["EmulatedRadio", "RadioOptions", "build_virtual_han", "capture_file_stem"]

@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from harness.capture.keys_file import KeysFileError, add_key, read_keys, tshark_key_options
 from harness.capture.pcapng import LINKTYPE_IEEE802_15_4_WITHFCS, PcapngWriter
+from harness.capture.per_test import begin_test_capture
 from harness.emulator import air_frames as f
 from harness.emulator.air import SE_PROFILE, AirFrame
 from harness.emulator.air_capture import AirCapture, Endpoint, aps_secured
-from harness.emulator.server import capture_file_stem
+from harness.emulator.server import EmulatedRadio, capture_file_stem
 
 KEY = bytes(range(16))
 TC = bytes.fromhex("000d6f00ffee0001")
@@ -126,3 +127,14 @@ def test_capture_file_names_are_safe_and_readable() -> None:
     assert capture_file_stem("tests/conformance/test_ota.py::test_x[ppmid1-13]") == (
         "tests-conformance-test_ota.py-test_x-ppmid1-13"
     )
+
+
+def test_each_test_gets_its_own_capture_beside_the_evidence(tmp_path: Path) -> None:
+    evidence = tmp_path / "reports" / "evidence.json"
+    with EmulatedRadio(ezsp_version=13) as radio:
+        first = begin_test_capture(radio, evidence, "tests/a.py::test_one", keys=True)
+        second = begin_test_capture(radio, evidence, "tests/a.py::test_two", keys=True)
+        radio.stop_capture()
+    assert first == tmp_path / "reports" / "captures" / "tests-a.py-test_one.pcapng"
+    assert second is not None and second.exists() and first.exists()
+    assert begin_test_capture(None, evidence, "tests/a.py::test_three", keys=False) is None

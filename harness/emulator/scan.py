@@ -34,7 +34,7 @@ def scan_seconds_per_channel(duration: int) -> float:
     """How long the MAC listens on one channel for a scan of exponent ``duration`` (0-14)."""
     if not 0 <= duration <= 14:
         raise ValueError(f"scan duration exponent must be 0-14, got {duration}")
-    return SUPERFRAME_S * (2**duration + 1)
+    return SUPERFRAME_S * float(2**duration + 1)
 
 
 def channels_in_mask(mask: int) -> list[int]:

@@ -22,6 +22,16 @@ _SNAPLEN = 0  # no limit
 _OPT_COMMENT, _OPT_END = 1, 0
 
 
+def ieee802154_fcs(frame: bytes) -> bytes:
+    """The 802.15.4 FCS: CRC-16/KERMIT (CCITT polynomial reflected, initial 0), little-endian."""
+    crc = 0
+    for byte in frame:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return struct.pack("<H", crc)
+
+
 def _pad(data: bytes) -> bytes:
     return data + b"\x00" * (-len(data) % 4)
 

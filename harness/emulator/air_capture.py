@@ -124,6 +124,8 @@ class AirCapture:
         self._writer: PcapngWriter | None = None
         self._keys_path: Path | None = None
         self._labels: dict[bytes, str] = {}  # key -> label, for a keys file started later
+        #: Called with (channel, frame) for every frame on the air, file or not (sniffer radios).
+        self.listeners: list[Callable[[int, bytes], None]] = []
 
     # -- files ----------------------------------------------------------------------------------
     def start(self, path: Path, *, keys_path: Path | None = None, comment: str = "") -> Path:
@@ -155,6 +157,9 @@ class AirCapture:
         return self._writer.frames if self._writer is not None else 0
 
     def _emit(self, frame: bytes) -> None:
+        if self._network is not None:
+            for listener in self.listeners:
+                listener(self._network.channel, frame)
         if self._writer is not None:
             self._writer.write(self._clock() + self._epoch_offset, frame)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
+from harness.capture.pcapng import ieee802154_fcs
 from harness.crypto.aes_mmo import hmac_aes_mmo
 
 BROADCAST_PAN = 0xFFFF
@@ -77,14 +78,7 @@ def le_eui64(eui64: bytes) -> bytes:
 # --- MAC ----------------------------------------------------------------------------------------
 
 
-def fcs(frame: bytes) -> bytes:
-    """The 802.15.4 FCS: CRC-16/KERMIT (CCITT polynomial reflected, initial 0), little-endian."""
-    crc = 0
-    for byte in frame:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return struct.pack("<H", crc)
+fcs = ieee802154_fcs  # CRC-16/KERMIT over the frame, little-endian
 
 
 @dataclass(frozen=True, slots=True)

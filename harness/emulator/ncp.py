@@ -135,6 +135,7 @@ class RuntimeState:
     initial_security: Any = None  # EmberInitialSecurityState waiting for formNetwork
     permit_joining_s: int = 0
     scan_task: Any = None  # the running startScan (asyncio.Task), if any
+    mfglib: Any = None  # manufacturing-library test mode (ezsp.mfglib.MfglibState), if on
 
 
 @dataclass(frozen=True, slots=True)

@@ -405,6 +405,29 @@ class EmulatedRadio:
         started: Path = self.call(start)
         return started
 
+    def sniff(self, other: EmulatedRadio) -> None:
+        """Place this radio's NCP as a sniffer stick on ``other``'s air.
+
+        Every frame rendered on that air reaches this NCP (on its own loop), which reports it to
+        its host with ``mfglibRxHandler`` while in mfglib test mode on the same channel: the way
+        a bench's second stick serves bellows' packet capture.
+        """
+        from .ezsp.mfglib import heard
+
+        loop = self._require_loop()
+
+        def forward(channel: int, frame: bytes) -> None:
+            if not loop.is_closed():  # a sniffer that was stopped hears nothing more
+                loop.call_soon_threadsafe(heard, self.ncp, channel, frame)
+
+        def attach() -> None:
+            capture = getattr(other.han, "capture", None)
+            if capture is None:
+                raise RuntimeError("the other emulated radio has no virtual air to sniff")
+            capture.listeners.append(forward)
+
+        other.call(attach)
+
     def stop_capture(self) -> None:
         """Close the current capture file (the next :meth:`start_capture` opens another)."""
         capture = getattr(self.han, "capture", None)

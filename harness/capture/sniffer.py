@@ -12,8 +12,8 @@ link type 195 like the emulated rig's. Frames are stamped with the host's clock 
     ...
     await sniffer.stop()
 
-A real bench writes no keys file (``keys`` is accepted for the same call shape and must be False
-unless the rig opts in; the sniffer does not know the keys anyway).
+The sniffer itself writes no keys file: it does not know the keys. A bench whose rig opts in
+(``[radio.sniffer] write_keys = true``) has its keys written by the plugin from the rig.
 """
 
 from __future__ import annotations
@@ -23,9 +23,14 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from harness.ports import resolve_port
 
 from .pcapng import PcapngWriter, ieee802154_fcs
+
+if TYPE_CHECKING:
+    from harness.rig import Rig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -54,9 +59,22 @@ class Sniffer:
         self._listening = False
         self.frames = 0
 
+    @classmethod
+    def for_rig(cls, rig: Rig) -> Sniffer | None:
+        """The sniffer a rig names in ``[radio.sniffer]`` on its HAN channel, or None."""
+        settings = rig.radio.sniffer
+        if settings is None:
+            return None
+        return cls(
+            port=resolve_port(settings.port),
+            channel=rig.han.channel,
+            baudrate=settings.baudrate,
+            flow_control=settings.flow_control or "software",
+        )
+
     async def start(self) -> None:
         """Connect to the stick and put it in receive mode on the channel (frames flow from now on)."""
-        from bellows.zigbee.application import ControllerApplication
+        from bellows.zigbee.application import ControllerApplication  # type: ignore[import-untyped]
 
         self._app = ControllerApplication(self._config)
         await self._app.connect()

@@ -76,6 +76,19 @@ class EmulatorSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SnifferSettings:
+    """A second EZSP stick that captures the HAN's air per test ([radio.sniffer]; real radios only).
+
+    ``write_keys`` is the rig's explicit opt-in to a keys file beside the captures (default: none).
+    """
+
+    port: PortSpec
+    baudrate: int = 115200
+    flow_control: str | None = None
+    write_keys: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Radio:
     kind: str = "ezsp"
     port: PortSpec | None = None       # None exactly when the radio is emulated
@@ -83,6 +96,7 @@ class Radio:
     flow_control: str | None = None    # "software" | "hardware" | None (bellows' default)
     ezsp_config: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     emulated: EmulatorSettings | None = None
+    sniffer: SnifferSettings | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -367,6 +381,9 @@ class _RigReader:
             table.fail("port", "must not be set with [radio.emulated]: the emulator provides its own port")
         if emulated is None and port is None:
             table.fail(None, "needs either 'port' (a real radio) or a [radio.emulated] table")
+        sniffer = self.sniffer(table.table("sniffer")) if table.has("sniffer") else None
+        if sniffer is not None and emulated is not None:
+            table.fail("sniffer", "is for real radios: the emulated rig captures its own air")
         config = table.table("ezsp_config", None)
         ezsp_config = {}
         if config is not None:
@@ -380,9 +397,20 @@ class _RigReader:
             flow_control=table.text("flow_control", None, choices=("software", "hardware")),
             ezsp_config=MappingProxyType(ezsp_config),
             emulated=emulated,
+            sniffer=sniffer,
         )
         table.finish()
         return radio
+
+    def sniffer(self, table: Table) -> SnifferSettings:
+        settings = SnifferSettings(
+            port=self.port(table, "port"),
+            baudrate=table.integer("baudrate", 115200, min=1200, max=4_000_000),
+            flow_control=table.text("flow_control", None, choices=("software", "hardware")),
+            write_keys=table.flag("write_keys", False),
+        )
+        table.finish()
+        return settings
 
     def port(self, table: Table, key: str) -> PortSpec:
         value = table.raw(key)

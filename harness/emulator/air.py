@@ -7,7 +7,8 @@ so either side can be written, replaced or faked in a test without reading the o
 
 Direction of calls:
 
-* NCP -> air: :class:`Air` (``network_formed``, ``permit_joining``, ``unicast``, ``broadcast``).
+* NCP -> air: :class:`Air` (``network_formed``, ``permit_joining``, ``unicast``, ``broadcast``,
+  and for the NCP's scans ``energy_dbm`` and ``beacons``).
   All are called on the emulator's event loop.
 * air -> NCP: :class:`Coordinator` (``frame_from_device``, ``trust_centre_join``, ``device_left``,
   ``transient_key_for``, ``install_code_policy``, ``eui64``). Also called on the emulator's loop;
@@ -17,7 +18,10 @@ Direction of calls:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .scan import HeardNetwork
 
 #: Zigbee NWK address of the coordinator / trust centre.
 COORDINATOR_NWK = 0x0000
@@ -95,7 +99,7 @@ class Air(Protocol):
     """What the NCP needs of the air (implemented by ``harness.emulator.han.VirtualHan``).
 
     ``VirtualHan.__init__(coordinator, *, latency_s, rng, loop)`` also has ``add(device)``,
-    ``device(name)`` and ``devices``; the NCP itself uses only the four calls below.
+    ``device(name)`` and ``devices``; the NCP itself uses only the calls below.
     """
 
     def network_formed(
@@ -111,3 +115,9 @@ class Air(Protocol):
 
     async def broadcast(self, frame: AirFrame) -> None:
         """Deliver a coordinator broadcast to every joined device that listens to ``frame.dst_nwk``."""
+
+    def energy_dbm(self, channel: int) -> int:
+        """The strongest signal on ``channel`` now, in dBm (an energy scan's reading)."""
+
+    def beacons(self, channel: int) -> list[HeardNetwork]:
+        """The networks whose beacons answer a beacon request on ``channel`` (an active scan)."""

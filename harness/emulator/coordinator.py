@@ -91,11 +91,14 @@ class EmulatedNcp:
         for task in list(self._tasks):
             task.cancel()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
-        """Run work that completes after the command's response (deliveries, loopbacks)."""
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run work that completes after the command's response (deliveries, loopbacks, scans).
+
+        A reset cancels it."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)

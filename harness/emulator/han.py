@@ -22,10 +22,14 @@ from harness.emulator.air import (
     BROADCAST_ALL,
     BROADCAST_ROUTERS,
     BROADCAST_RX_ON_WHEN_IDLE,
+    COORDINATOR_NWK,
+    WELL_KNOWN_LINK_KEY,
     AirFrame,
     Coordinator,
 )
+from harness.emulator.air_capture import AirCapture, Endpoint
 from harness.emulator.devices.device import EmulatedDevice
+from harness.emulator.scan import HeardNetwork, RadioEnvironment
 from harness.secret import Secret
 
 #: Host-visible NWK address range a trust centre hands out (Zigbee 3.6.1.10: 0x0001-0xFFF7).
@@ -56,6 +60,7 @@ class VirtualHan:
         loop: asyncio.AbstractEventLoop,
         loss: float = 0.0,
         aps_retries: int = 3,
+        environment: RadioEnvironment | None = None,
     ) -> None:
         if not 0.0 <= loss < 1.0:
             raise ValueError(f"VirtualHan: loss must be in [0, 1), got {loss!r}")
@@ -63,6 +68,8 @@ class VirtualHan:
         self.settings = AirSettings(latency_s=latency_s, loss=loss, aps_retries=aps_retries)
         self.rng = rng
         self.loop = loop
+        #: Interference and neighbouring networks around the HAN; a test may replace it.
+        self.environment = environment or RadioEnvironment()
         self._devices: dict[str, EmulatedDevice] = {}
         self._tx_locks: dict[str, asyncio.Lock] = {}
         self._nwk_by_eui: dict[bytes, int] = {}
@@ -70,6 +77,8 @@ class VirtualHan:
         self._network: tuple[int, int, bytes] | None = None
         self._network_key: Secret | None = None  # never in a log or repr
         self._background: set[asyncio.Task[None]] = set()
+        #: Every transmission as a sniffer would record it (files only once ``capture.start`` is called).
+        self.capture = AirCapture(loop.time)
 
     # -- devices --------------------------------------------------------------------------------
     def add(self, device: EmulatedDevice) -> EmulatedDevice:
@@ -107,6 +116,7 @@ class VirtualHan:
     def network_formed(self, channel: int, pan_id: int, extended_pan_id: bytes, network_key: bytes) -> None:
         self._network = (channel, pan_id, bytes(extended_pan_id))
         self._network_key = Secret(bytes(network_key), origin="network_formed")
+        self.capture.network_formed(channel, pan_id, extended_pan_id, network_key, self.coordinator.eui64)
 
     @property
     def network_up(self) -> bool:
@@ -147,6 +157,9 @@ class VirtualHan:
         tc_key = self.coordinator.transient_key_for(device.eui64)
         policy = self.coordinator.install_code_policy()
         device.events.record("join_attempt", nwk=nwk, install_code_policy=policy, tc_has_key=tc_key is not None)
+        self.capture.join(
+            Endpoint(nwk, device.eui64, device.name), tc_link_key=tc_key, key_label=_key_label(device, tc_key)
+        )
         if tc_key is None:
             self.coordinator.trust_centre_join(nwk, device.eui64, rejoin=False, decision="denied")
             device.events.record("join_denied", reason="trust centre holds no link key for this EUI-64")
@@ -161,6 +174,7 @@ class VirtualHan:
     def rejoin(self, device: EmulatedDevice) -> None:
         """Secure rejoin with the network key the device already holds (no permit-join needed)."""
         assert device.nwk is not None and self._network_key is not None
+        self.capture.rejoin(Endpoint(device.nwk, device.eui64, device.name))
         self.coordinator.trust_centre_join(device.nwk, device.eui64, rejoin=True, decision="allowed")
         device.joined_network(device.nwk, self._network_key.reveal_bytes(), rejoin=True)
 
@@ -168,22 +182,49 @@ class VirtualHan:
         if nwk is not None:
             self.coordinator.device_left(nwk, device.eui64)
 
+    # -- scans (NCP -> air) ----------------------------------------------------------------------
+    def energy_dbm(self, channel: int) -> int:
+        return self.environment.energy_dbm(channel, self._own_beacons())
+
+    def beacons(self, channel: int) -> list[HeardNetwork]:
+        return self.environment.beacons(channel, self._own_beacons())
+
+    def _own_beacons(self) -> list[HeardNetwork]:
+        """Every joined device is a router: it answers a beacon request with our network's beacon."""
+        if self._network is None:
+            return []
+        channel, pan_id, extended_pan_id = self._network
+        return [
+            HeardNetwork(
+                channel=channel,
+                pan_id=pan_id,
+                extended_pan_id=extended_pan_id,
+                permit_joining=self.permit_open,
+                lqi=device.settings.lqi,
+                rssi=device.settings.rssi,
+            )
+            for device in self._devices.values()
+            if device.reachable
+        ]
+
     # -- frames: coordinator -> devices ---------------------------------------------------------
     async def unicast(self, frame: AirFrame) -> bool:
         attempts = 1 + self.settings.aps_retries
         for _attempt in range(attempts):
             await self._hop()
             device = self._by_nwk(frame.dst_nwk)
-            if device is None:
-                continue  # nobody acknowledges; the APS layer retries, then reports failure
-            if self._lost():
+            lost = device is None or self._lost()  # nobody acknowledges; the APS layer retries
+            self._capture(frame, self._at(frame.dst_nwk), to_device=True, delivered=not lost)
+            if lost:
                 continue
+            assert device is not None
             device.receive(frame)
             return True
         return False
 
     async def broadcast(self, frame: AirFrame) -> None:
         await self._hop()
+        self._capture(frame, None, to_device=True, delivered=True)
         for device in list(self._devices.values()):
             if not device.reachable or not _listens(frame.dst_nwk):
                 continue
@@ -202,11 +243,36 @@ class VirtualHan:
         async with self._tx_locks[device.name]:
             for _attempt in range(1 + self.settings.aps_retries):
                 await self._hop()
-                if self._lost():
+                lost = self._lost()
+                self._capture(frame, device, to_device=False, delivered=not lost)
+                if lost:
                     continue
                 self.coordinator.frame_from_device(frame, device.settings.lqi, device.settings.rssi)
                 return
             device.events.record("send_failed", cluster=frame.cluster_id, reason="lost after APS retries")
+
+    # -- capture ----------------------------------------------------------------------------------
+    def _at(self, nwk: int) -> EmulatedDevice | None:
+        """The device that holds (or last held) ``nwk``, reachable or not: its radio identity."""
+        for device in self._devices.values():
+            if device.nwk == nwk:
+                return device
+        return None
+
+    def _capture(self, frame: AirFrame, device: EmulatedDevice | None, *, to_device: bool, delivered: bool) -> None:
+        """One transmission attempt between the coordinator and ``device`` (None: broadcast or nobody)."""
+        coordinator = Endpoint(COORDINATOR_NWK, self.coordinator.eui64)
+        if device is None or device.nwk is None:
+            if frame.broadcast or not to_device:
+                self.capture.aps_frame(frame, src=coordinator, dst=None, link_key=None, delivered=delivered)
+            return
+        peer = Endpoint(device.nwk, device.eui64, device.name)
+        held = device.current_link_key()
+        key, label = (held[0], _key_label(device, held[0])) if held else (None, "")
+        src, dst = (coordinator, peer) if to_device else (peer, coordinator)
+        self.capture.aps_frame(
+            frame, src=src, dst=None if frame.broadcast else dst, link_key=key, key_label=label, delivered=delivered
+        )
 
     # -- medium ---------------------------------------------------------------------------------
     async def _hop(self) -> None:
@@ -224,6 +290,15 @@ class VirtualHan:
         for device in self._devices.values():
             tasks.extend(device.cancel_tasks())
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _key_label(device: EmulatedDevice, key: bytes | None) -> str:
+    """How the keys file names a link key: whose it is and where it came from."""
+    if key == WELL_KNOWN_LINK_KEY:
+        return "well-known link key (ZigBeeAlliance09)"
+    held = device.current_link_key()
+    origin = held[1] if held is not None and held[0] == key else "trust centre"
+    return f"link key {device.name} ({origin})"
 
 
 def _listens(dst_nwk: int) -> bool:

@@ -130,6 +130,8 @@ class RuntimeState:
     transient_keys: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # display EUI -> key
     initial_security: Any = None  # EmberInitialSecurityState waiting for formNetwork
     permit_joining_s: int = 0
+    scan_task: Any = None  # the running startScan (asyncio.Task), if any
+    mfglib: Any = None  # manufacturing-library test mode (ezsp.mfglib.MfglibState), if on
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import importlib.util
 import inspect
 import logging
 import random
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -398,6 +399,62 @@ class EmulatedRadio:
             raise RuntimeError(f"{what}: only the pty transport can be unplugged (this radio uses {self.options.transport})")
         return self._transport
 
+    def start_capture(self, directory: Path, test_id: str, *, keys: bool = True) -> Path:
+        """Capture the air into a new pcapng file for ``test_id`` in ``directory``; returns its path.
+
+        The file is named after the test id (a pytest nodeid is made file-safe); the previous file
+        is closed. With ``keys`` the keys needed to decode it go to ``zigbee-keys.txt`` beside it
+        (the emulated rig's test keys only). Frames are written as they happen, so a capture is
+        readable while the run goes on and after a killed run.
+        """
+        from .air_capture import AirCapture
+
+        path = Path(directory) / f"{capture_file_stem(test_id)}.pcapng"
+        keys_path = AirCapture.keys_path_for(Path(directory)) if keys else None
+
+        def start() -> Path:
+            capture = getattr(self.han, "capture", None)
+            if capture is None:
+                raise RuntimeError("this emulated radio has no virtual air to capture")
+            return capture.start(path, keys_path=keys_path, comment=f"emulated HAN air: {test_id}")
+
+        started: Path = self.call(start)
+        return started
+
+    def sniff(self, other: EmulatedRadio) -> None:
+        """Place this radio's NCP as a sniffer stick on ``other``'s air.
+
+        Every frame rendered on that air reaches this NCP (on its own loop), which reports it to
+        its host with ``mfglibRxHandler`` while in mfglib test mode on the same channel: the way
+        a bench's second stick serves bellows' packet capture.
+        """
+        from .ezsp.mfglib import heard
+
+        loop = self._require_loop()
+
+        def forward(channel: int, frame: bytes) -> None:
+            if not loop.is_closed():  # a sniffer that was stopped hears nothing more
+                loop.call_soon_threadsafe(heard, self.ncp, channel, frame)
+
+        def attach() -> None:
+            capture = getattr(other.han, "capture", None)
+            if capture is None:
+                raise RuntimeError("the other emulated radio has no virtual air to sniff")
+            capture.listeners.append(forward)
+
+        other.call(attach)
+
+    def stop_capture(self) -> None:
+        """Close the current capture file (the next :meth:`start_capture` opens another)."""
+        capture = getattr(self.han, "capture", None)
+        if capture is not None:
+            self.call(capture.stop)
+
+    def capture_frame_count(self) -> int:
+        """Frames written so far to the current capture file (the last frame's number)."""
+        capture = getattr(self.han, "capture", None)
+        return self.call(lambda: capture.frame_count) if capture is not None else 0
+
     def inject_garbage(self, count: int = 32, data: bytes | None = None) -> bytes:
         """Put line noise on the wire towards the host; returns the bytes sent."""
         noise = data if data is not None else garbage_bytes(self._garbage_rng, count)
@@ -408,6 +465,12 @@ class EmulatedRadio:
 
         self.call(inject)
         return noise
+
+
+def capture_file_stem(test_id: str) -> str:
+    """A file name for a test id: ``tests/x.py::test_y[13]`` -> ``tests-x.py--test_y-13``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", test_id).strip("-.")
+    return stem[:150] or "capture"
 
 
 def build_virtual_han(
@@ -440,4 +503,4 @@ def build_virtual_han(
     return han
 
 
-__all__ = ["EmulatedRadio", "RadioOptions", "build_virtual_han"]
+__all__ = ["EmulatedRadio", "RadioOptions", "build_virtual_han", "capture_file_stem"]

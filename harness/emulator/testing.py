@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .air import AirFrame, Coordinator
+from .scan import NOISE_FLOOR_DBM, HeardNetwork
 
 
 def bellows_config(port: str, *, channel: int = 15, use_thread: bool = False, **extra: Any) -> dict[str, Any]:
@@ -69,6 +70,12 @@ class FakeAir:
 
     async def broadcast(self, frame: AirFrame) -> None:
         self.broadcasts.append(frame)
+
+    def energy_dbm(self, channel: int) -> int:
+        return NOISE_FLOOR_DBM  # a quiet band
+
+    def beacons(self, channel: int) -> list[HeardNetwork]:
+        return []  # nobody else on the air
 
 
 def write_formed_nvram(

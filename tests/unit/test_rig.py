@@ -387,3 +387,19 @@ def test_a_rejected_install_code_is_described_not_shown(tree: Path, bad_secret: 
     assert caught.value.key_path == "devices[1].install_code"
     assert_no_secret(str(caught.value))
     assert_no_secret(repr(caught.value))
+
+
+def test_a_bench_may_name_a_sniffer_radio_and_opt_in_to_a_keys_file(tree: Path) -> None:
+    text = real_rig_text().replace(
+        "[[devices]]", '[radio.sniffer]\nport = "/dev/ttyUSB1"\nflow_control = "hardware"\n\n[[devices]]'
+    )
+    (tree / "rigs" / "bench.toml").write_text(text)
+    sniffer = load_rig(tree / "rigs" / "bench.toml").radio.sniffer
+    assert sniffer is not None and sniffer.port.path == "/dev/ttyUSB1" and sniffer.flow_control == "hardware"
+    assert sniffer.write_keys is False  # no keys file unless the rig says so
+    (tree / "rigs" / "bench.toml").write_text(text.replace('flow_control = "hardware"', "write_keys = true"))
+    assert load_rig(tree / "rigs" / "bench.toml").radio.sniffer.write_keys is True
+    emulated = emulated_rig_text().replace("[radio.emulated]", '[radio.sniffer]\nport = "/dev/ttyUSB1"\n\n[radio.emulated]')
+    (tree / "rigs" / "emulated.toml").write_text(emulated)
+    with pytest.raises(RigError, match=r"radio.sniffer.*is for real radios"):
+        load_rig(tree / "rigs" / "emulated.toml")

@@ -281,6 +281,18 @@ class EmulatedDevice:
             self.spawn(self._reboot(None), name="restore-reboot")
             await self.wait_for("rejoined", since=mark, timeout=timeout)
 
+    def current_link_key(self) -> tuple[bytes, str] | None:
+        """The link key this device shares with the trust centre now, and where it came from.
+
+        The key from key establishment once CBKE succeeded, before that the install-code key; for
+        the air capture (which secures the device's APS frames with it), never for a log.
+        """
+        if self.key_establishment.link_key is not None:
+            return self.key_establishment.link_key.reveal_bytes(), "CBKE"
+        if self._link_key is not None:
+            return self._link_key, "install code"
+        return None
+
     # -- joining --------------------------------------------------------------------------------
     def can_decrypt_transport_key(self, tc_key: bytes | None) -> bool:
         """Whether the network key sent under ``tc_key`` can be decrypted with this device's link key."""

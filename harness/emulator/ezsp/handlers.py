@@ -488,3 +488,5 @@ def send_multicast(ncp: EmulatedNcp, request: Request) -> Result:
 
 # --- CBKE (Crypto Suite 2): handlers in their own module, registered on import -----------------
 from . import cbke as _cbke  # noqa: E402,F401
+from . import mfglib as _mfglib  # noqa: E402,F401
+from . import scanning as _scanning  # noqa: E402,F401

@@ -201,14 +201,24 @@ class CommsHub:
         )
 
     async def start(self) -> CommsHub:
-        """Open the radio (bounded retries), form or restore the HAN on the rig's channel."""
+        """Open the radio (bounded retries), form or restore the HAN on the rig's channel.
+
+        One application and one database connection for every attempt, closed when the radio
+        never answers: zigpy's ``new`` would leave its database thread running on a failed start,
+        and that thread keeps the process from exiting.
+        """
         config = self._config()
-        async for attempt in self._retrying(self.settings.connect_attempts):
-            with attempt:
-                self.app = await HubApplication.new(
-                    config, auto_form=True, start_radio=True, uninitialized_packet_handler=self._uninitialized_packet
-                )
-        assert self.app is not None
+        app = await HubApplication.new(
+            config, auto_form=True, start_radio=False, uninitialized_packet_handler=self._uninitialized_packet
+        )
+        try:
+            async for attempt in self._retrying(self.settings.connect_attempts):
+                with attempt:
+                    await app.startup(auto_form=True)
+        except BaseException:
+            await app.shutdown(db=True)
+            raise
+        self.app = app
         self.app.add_listener(_AppListener(self))
         self.app.add_listener(self.key_establishment)
         self.app.client_cluster_factories[DEVICE_MANAGEMENT] = self._gpf_cluster

@@ -18,18 +18,28 @@ the ``rig`` fixture then stops the session with a message saying how to name a r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.evidence import EvidenceLog, TestEvidence, TransferRecord
-from harness.rig import CAPABILITIES, DEFAULT_RIG, RIG_ENV, Rig, RigError, choose_rig, find_rig, load_rig, looks_like_path
 from harness.hub.run import HubRun
-from harness.rigcheck import RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
 from harness.report.pytest_hooks import add_report_options
+from harness.rig import (
+    CAPABILITIES,
+    DEFAULT_RIG,
+    RIG_ENV,
+    Rig,
+    RigError,
+    choose_rig,
+    find_rig,
+    load_rig,
+    looks_like_path,
+)
+from harness.rigcheck import RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
 from harness.tomlread import display_path
 
 if TYPE_CHECKING:

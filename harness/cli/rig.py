@@ -15,8 +15,8 @@ import os
 import tomllib
 from pathlib import Path
 
-from harness.rig import DEFAULT_RIG, RIG_ENV, RigError, available_rigs, choose_rig, find_rig, load_rig
 from harness.hub.run import HubRun
+from harness.rig import DEFAULT_RIG, RIG_ENV, RigError, available_rigs, choose_rig, find_rig, load_rig
 from harness.rigcheck import CheckOutcome
 from harness.tomlread import display_path
 

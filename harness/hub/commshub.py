@@ -40,6 +40,7 @@ from harness.evidence import AttributeRead, CheckRecord, Record, eui64_text
 from harness.evidence import register_secret as register_with_evidence
 from harness.hub.alerts import AlertLog
 from harness.hub.device_reads import Wanted, identity_wanted, read_attributes, wanted_from_profile
+from harness.hub.errors import HubError
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, Expectations, load_expectations
 from harness.hub.gpf import (
     COT_DATE_ATTRIBUTE,
@@ -52,9 +53,13 @@ from harness.hub.gpf import (
     make_cluster,
 )
 from harness.hub.images import OfferedImage
-from harness.hub.errors import HubError
 from harness.hub.joins import RegisterSecret, admit, forget
-from harness.hub.key_establishment import KeOutcome, KeOutcomeLog, KeyEstablishmentServer, KeyEstablishmentSettings
+from harness.hub.key_establishment import (
+    KeOutcome,
+    KeOutcomeLog,
+    KeyEstablishmentServer,
+    KeyEstablishmentSettings,
+)
 from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
 from harness.hub.radio import SE_PROFILE, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64

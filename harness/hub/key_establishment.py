@@ -84,6 +84,8 @@ from harness.zcl_se import (
 )
 
 if TYPE_CHECKING:
+    from bellows.ezsp import EZSP
+
     from harness.hub.radio import HubApplication
 
 LOGGER = logging.getLogger(__name__)
@@ -537,14 +539,15 @@ class KeyEstablishmentServer:
         self._clock = clock
         self.run_outcomes = outcomes if outcomes is not None else KeOutcomeLog()
         settings = settings or KeyEstablishmentSettings()
-        self.radio: CbkeRadio = radio or EzspCbke(self._ezsp, timeout_s=settings.ncp_timeout_s)
+        self.radio: CbkeRadio = radio or EzspCbke(self._current_ezsp, timeout_s=settings.ncp_timeout_s)
         self.core = KeyEstablishmentCore(radio=self.radio, send=self._send, settings=settings, clock=clock,
                                          on_outcome=self._outcome, on_stage=self._stage)
         self._devices: dict[bytes, zigpy.device.Device] = {}  # display EUI-64 -> zigpy device (to answer it)
         self._supported: bool | None = None
         self._again: set[str] = set()  # devices asked to run key establishment again, even after a failure
 
-    def _ezsp(self) -> Any:
+    def _current_ezsp(self) -> EZSP | None:
+        """The application's EZSP connection now (a reconnect replaces it), or None without a radio."""
         app = self._app()
         return app.ezsp if app is not None else None
 
@@ -652,7 +655,8 @@ class KeyEstablishmentServer:
         started, finished = self.core.expect(eui64)
         joining = asyncio.ensure_future(admission())
         try:
-            await asyncio.wait({joining, finished}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {joining, finished}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if finished.done() and not finished.result().established:
                 return None  # it failed and left: its join may never complete
             device = await joining

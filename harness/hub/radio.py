@@ -17,11 +17,10 @@ Two facts about zigpy 2.4.0 shape this module (both read from its source):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Callable
 
 import bellows.ezsp
 import bellows.zigbee.application
@@ -115,7 +114,8 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):
         The one place the hub touches bellows' private ``_ezsp``: the object is replaced on every
         reconnect, so callers ask for it each time; None while the radio is disconnected.
         """
-        return self._ezsp  # type: ignore[no-any-return]
+        ezsp: bellows.ezsp.EZSP | None = self._ezsp
+        return ezsp
 
     def add_device(self, ieee: t.EUI64, nwk: t.NWK) -> zigpy.device.ZigbeeDevice:
         assert isinstance(ieee, t.EUI64)

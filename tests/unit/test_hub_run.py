@@ -46,7 +46,8 @@ async def test_the_radio_check_brings_up_the_hub_the_tests_then_use(run: HubRun)
         assert "admitted: ihd1, ppmid1" in run.hub_check.detail
         assert await run.start_hub() is hub, "one hub per run"
         assert await hub.current_version("ppmid1") is not None
-        assert run.key_outcomes.latest("ppmid1") is not None and run.key_outcomes.latest("ppmid1").established
+        outcome = run.key_outcomes.latest("ppmid1")
+        assert outcome is not None and outcome.established, "the run keeps the outcomes its hub saw"
     finally:
         await run.stop_hub()
     assert run.state is RunState.RIG_READY

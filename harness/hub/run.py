@@ -268,7 +268,8 @@ class HubRun:
         try:
             await self.start_hub()
         except RigCheckFailed:
-            pass
+            if self.hub_check is None:
+                raise  # the rig failed before the radio was tried: nothing for this line to say
         finally:
             await self.stop_hub()
         assert self.hub_check is not None

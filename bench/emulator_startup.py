@@ -1,6 +1,6 @@
 """How long bellows takes to start against the emulated radio, per EZSP version.
 
-    /work/venv/bin/python bench/emulator_startup.py [--runs N] [--versions 13 14] [--use-thread]
+    .venv/bin/python bench/emulator_startup.py [--runs N] [--versions 13 14] [--use-thread]
 
 For each version and run: a fresh radio with a blank NCP, ``startup(auto_form=True)`` (connect,
 three resets, formation, the table walks), shutdown; then a second ControllerApplication on the

@@ -1,6 +1,6 @@
 """Large-image benchmark: inspect, hash and serve a 16 MB OTA image in 40-byte blocks.
 
-    /work/venv/bin/python bench/ota_image_large.py [--size-mib 16] [--block 40]
+    .venv/bin/python bench/ota_image_large.py [--size-mib 16] [--block 40]
 
 Builds a signed GBCS image in a temporary file without holding it in memory (payload
 streamed in chunks, signature made over a streamed SHA-256), then measures, in this order:

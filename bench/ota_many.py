@@ -1,6 +1,6 @@
 """Many devices at once: 1, 2, 4 and 8 emulated PPMIDs upgraded together by the harness's OTA server.
 
-    /work/venv/bin/python bench/ota_many.py [--counts 1 2 4 8] [--runs 3] [--payload-kib 8]
+    .venv/bin/python bench/ota_many.py [--counts 1 2 4 8] [--runs 3] [--payload-kib 8]
                                             [--pages] [--block 40] [--uart-baud 0] [--seed 1]
                                             [--server harness|zigpy]
 

@@ -1,6 +1,6 @@
 """OTA throughput on the emulated rig through bellows: the harness's OTA server against zigpy's own.
 
-    /work/venv/bin/python bench/ota_throughput.py [--runs 5] [--payload-kib 16] [--seed 1]
+    .venv/bin/python bench/ota_throughput.py [--runs 5] [--payload-kib 16] [--seed 1]
                                                   [--wire-runs 3] [--wire-payload-kib 8] [--skip-wire]
 
 Part 1 (unthrottled pty; the emulator and the host share the machine's CPU):

@@ -1,6 +1,6 @@
 """Where the CPU goes during an OTA block phase, per thread and per package: ours or zigpy/bellows.
 
-    /work/venv/bin/python bench/profile_ota.py [--server harness|zigpy|both] [--pages] [--block 50]
+    .venv/bin/python bench/profile_ota.py [--server harness|zigpy|both] [--pages] [--block 50]
                                                [--payload-kib 16] [--top 25]
 
 One transfer per server on a fresh emulated radio (as ``ota_throughput.py`` runs them), with

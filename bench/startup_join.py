@@ -1,6 +1,6 @@
 """Start-up plus join on the emulated rig, and the block rate of a plain transfer (issue #3).
 
-    /work/venv/bin/python bench/startup_join.py [--runs 5] [--rig rigs/emulated.toml] [--device ppmid1]
+    .venv/bin/python bench/startup_join.py [--runs 5] [--rig rigs/emulated.toml] [--device ppmid1]
                                                 [--image ppmid-next] [--profile]
 
 Each run, on a fresh emulated radio with a blank NCP (what every test that starts its own hub pays,

@@ -1,14 +1,14 @@
 """Wall time of the conformance suite on the emulated rig, its fixed costs, and where the time goes.
 
-    /work/venv/bin/python bench/suite_time.py [--runs 3] [--rig emulated] [--profile] [-- PYTEST ARGS...]
+    .venv/bin/python bench/suite_time.py [--runs 3] [--rig emulated] [--profile] [-- PYTEST ARGS...]
 
 Runs ``pytest tests/conformance --rig RIG`` in a fresh process ``--runs`` times (as CI does) and
 prints, as medians:
   * total wall time of the process (interpreter, imports, collection, rig check, tests, exit)
     and its CPU time (user + system; the suite has 2 cores: host loop thread + emulator thread);
-  * the fixed costs: interpreter + imports + collection; the rig check (a short-lived hub on a
-    fresh emulated NCP: bellows start, formation, every device joined); the session hub's start
-    (the first test's setup: bellows again, same NCP, devices already known); per test setup +
+  * the fixed costs: interpreter + imports + collection; the rig check of the rig's files (at
+    collection's end); the session hub's start, which is the radio check (the first test's setup:
+    a fresh emulated NCP, bellows start, formation, every device joined); per test setup +
     teardown;
   * where the rest goes: test calls, the slowest ones, and how much of each is a deliberate
     wait (a quiet window, WAIT_FOR_DATA, an activation countdown) -- read from the test names and
@@ -95,8 +95,9 @@ def describe(runs: list[dict], fresh_start_join: list[float]) -> None:
     print(f"process CPU time        median {cpu:6.1f} s  ({cpu / wall:.0%} of wall: the rest is waiting)")
     print("fixed costs:")
     print(f"  interpreter + imports + pytest start-up   {startup:6.2f} s")
-    print(f"  collection + rig check (fresh NCP, bellows start, formation, every device joined)  {rig_check:6.2f} s")
-    print(f"  session hub start (first test's setup: bellows again, same NCP)  {hub_start:6.2f} s")
+    print(f"  collection + rig check (the rig's files; no radio yet)  {rig_check:6.2f} s")
+    print(f"  session hub start = the radio check (first test's setup: fresh NCP, bellows start, formation, "
+          f"every device joined)  {hub_start:6.2f} s")
     print(f"  per test setup + teardown: median {med(per_test) * 1000:.0f} ms, total {sum(per_test):.2f} s")
     print(f"  a fresh NCP + bellows start + every device joined, in-process (bench/startup_join.py): "
           f"median {med(fresh_start_join):.2f} s -- the fixed cost per test if each started its own hub")

@@ -6,6 +6,10 @@ environment where the package is installed. The hooks stay thin: choosing and lo
 :mod:`harness.rig`, checking it is :mod:`harness.rigcheck`; this module parses options, keeps
 the results in ``config.stash`` and adapts them to fixtures and markers.
 
+The session's run environment (:class:`harness.hub.run.HubRun`: the rig's check, the one hub,
+the key-establishment outcomes, the secret redactor) is made here and kept in ``config.stash``
+under :data:`RUN_KEY`, nothing at module level; it is closed when pytest unconfigures.
+
 When no rig is asked for (no ``--rig``, ini ``rig`` or ``HARNESS_RIG``) and the rootdir has no
 ``rigs/`` directory, the plugin stays out of the way: such a project is not a harness test
 project, and a run that uses no rig must not be stopped for lack of one. A test that does use
@@ -14,13 +18,15 @@ the ``rig`` fixture then stops the session with a message saying how to name a r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from harness.evidence import EvidenceLog, TestEvidence, TransferRecord
+from harness.hub.run import HubRun
 from harness.report.pytest_hooks import add_report_options
 from harness.rig import (
     CAPABILITIES,
@@ -33,8 +39,12 @@ from harness.rig import (
     load_rig,
     looks_like_path,
 )
-from harness.rigcheck import RigChecker, RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
+from harness.rigcheck import RigCheckFailed, rig_check  # noqa: F401  (rig_check: for later layers)
 from harness.tomlread import display_path
+
+if TYPE_CHECKING:
+    from harness.emulator.server import EmulatedRadio
+    from harness.hub.commshub import CommsHub
 
 try:  # the hub lives in pytest-asyncio's session loop; without the package only the `hub` fixture is missing
     import pytest_asyncio
@@ -56,14 +66,15 @@ MARKERS = {
 
 @dataclass(frozen=True, slots=True)
 class RigSelection:
-    """The rig of this session, where the choice came from, and its checker."""
+    """The rig of this session and where the choice came from."""
 
     rig: Rig | None
     origin: str                     # "--rig", "ini option 'rig'", "HARNESS_RIG", "default", or why there is none
-    checker: RigChecker | None
 
 
 SELECTION_KEY = pytest.StashKey[RigSelection]()
+#: The session's run environment, present when a rig was selected (see harness.hub.run).
+RUN_KEY = pytest.StashKey[HubRun]()
 
 
 # -- options ---------------------------------------------------------------------------------------
@@ -87,8 +98,10 @@ def pytest_configure(config: pytest.Config) -> None:
             config.addinivalue_line("markers", f"{signature}: {sentence}")
     if config.option.help:
         return
-    config.stash[SELECTION_KEY] = select_rig(config)
-    config.stash[EVIDENCE_KEY] = open_evidence(config, config.stash[SELECTION_KEY])
+    selection = config.stash[SELECTION_KEY] = select_rig(config)
+    if selection.rig is not None:
+        config.stash[RUN_KEY] = HubRun(selection.rig)
+    config.stash[EVIDENCE_KEY] = open_evidence(config, selection)
 
 
 def select_rig(config: pytest.Config) -> RigSelection:
@@ -101,11 +114,11 @@ def select_rig(config: pytest.Config) -> RigSelection:
     try:
         choice, origin = choose_rig(option=config.option.rig, ini=ini)
         if origin == "default" and not rigs_dir.is_dir():
-            return RigSelection(None, f"none (no --rig given and no rigs/ directory in {config.rootpath})", None)
+            return RigSelection(None, f"none (no --rig given and no rigs/ directory in {config.rootpath})")
         rig = load_rig(find_rig(choice, rigs_dir))
     except RigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    return RigSelection(rig, origin, RigChecker(rig))
+    return RigSelection(rig, origin)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -130,25 +143,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Check the rig once, before the first test -- only if a collected test uses it."""
+    """Check the rig's files once, before the first test -- only if a collected test uses the rig.
+
+    The radio check is the session's hub starting (the ``hub`` fixture), at its first use.
+    """
     if session.config.option.collectonly or not any("rig" in getattr(item, "fixturenames", ()) for item in session.items):
         return
-    rig = require_ready_rig(session.config)
-    if any(uses_hub(item) for item in session.items):
-        require_ready_hub(session.config, rig)
+    require_ready_rig(session.config)
+
+
+def session_run(config: pytest.Config) -> HubRun:
+    """The session's run; stops the session with a usage error when no rig was selected."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        origin = config.stash[SELECTION_KEY].origin
+        pytest.exit(f"these tests need a rig, but there is {origin}: pass --rig NAME|PATH "
+                    f"or set {RIG_ENV}", returncode=pytest.ExitCode.USAGE_ERROR)
+    return run
 
 
 def require_ready_rig(config: pytest.Config) -> Rig:
-    """The session's rig, checked; stops the whole session with one message if it is not ready."""
-    selection = config.stash[SELECTION_KEY]
-    if selection.rig is None or selection.checker is None:
-        pytest.exit(f"these tests need a rig, but there is {selection.origin}: pass --rig NAME|PATH "
-                    f"or set {RIG_ENV}", returncode=pytest.ExitCode.USAGE_ERROR)
+    """The session's rig, checked; stops the whole session with one message if it is not ready.
+
+    The run keeps a failure (BROKEN): asking again stops with the same message, re-running nothing.
+    """
     try:
-        selection.checker.ensure_ready()
+        return session_run(config).ensure_rig_ready()
     except RigCheckFailed as exc:
         pytest.exit(str(exc), returncode=pytest.ExitCode.INTERRUPTED)
-    return selection.rig
 
 
 # -- markers ---------------------------------------------------------------------------------------
@@ -210,7 +232,7 @@ EVIDENCE_FIXTURES = frozenset({"rig", "hub", "evidence"})
 OUTCOME_ORDER = ("passed", "skipped", "xfailed", "failed", "error")
 
 EVIDENCE_KEY = pytest.StashKey[EvidenceLog]()
-HUB_KEY = pytest.StashKey[Any]()
+HUB_KEY = pytest.StashKey["CommsHub"]()
 #: The nodeid of the last test that used the hub (see :func:`file_hub_records`).
 LAST_HUB_TEST_KEY = pytest.StashKey[str]()
 OUTCOME_KEY = pytest.StashKey[str]()
@@ -257,25 +279,6 @@ def prepare_hub_tests(items: list[pytest.Item]) -> None:
         mark = item.get_closest_marker("asyncio")
         if mark is None or not (mark.kwargs.get("loop_scope") or mark.kwargs.get("scope")):
             item.add_marker(pytest.mark.asyncio(loop_scope="session"), append=False)
-
-
-HUB_CHECK_KEY = pytest.StashKey[str]()
-
-
-def require_ready_hub(config: pytest.Config, rig: Rig) -> str:
-    """The hub's rig check (radio up, HAN on its channel, every device admitted), once per run.
-
-    Run here rather than from the rig-check registry so that only runs with hub tests bring a
-    radio up; like the other rig checks, a failure stops the session with one message.
-    """
-    if HUB_CHECK_KEY not in config.stash:
-        from harness.hub.checks import CHECK_NAME, check_radio_and_devices
-
-        try:
-            config.stash[HUB_CHECK_KEY] = check_radio_and_devices(rig)
-        except RigCheckFailed as exc:
-            pytest.exit(f"rig {rig.name!r} is not ready: {CHECK_NAME}: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
-    return config.stash[HUB_CHECK_KEY]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -370,10 +373,11 @@ def hub_records_for(entry: TestEvidence, hub: Any) -> list[Any]:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    import sys
-
-    if "harness.hub.session" in sys.modules:  # only a run that used the hub has anything to close
-        sys.modules["harness.hub.session"].close_runs()
+    """Close the session's run: its emulator stops and its temporary files go (the hub stopped
+    with the session's fixtures)."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is not None:
+        run.close()
 
 
 def live_display(config: pytest.Config) -> Any:
@@ -407,25 +411,24 @@ def evidence(request: pytest.FixtureRequest) -> TestEvidence:
 
 
 @pytest.fixture(scope="session")
-def hub_run(rig: Rig) -> Any:
-    """The run's shared radio, network and device database for the rig (harness.hub.session)."""
-    from harness.hub.session import run_for
-
-    return run_for(rig)
+def hub_run(rig: Rig, pytestconfig: pytest.Config) -> HubRun:
+    """The session's run environment (harness.hub.run): its hub, radio, outcomes and secrets."""
+    return session_run(pytestconfig)
 
 
 if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture(scope="session", loop_scope="session")
-    async def hub(hub_run: Any, pytestconfig: pytest.Config) -> Any:
-        """The Communications Hub for the session: radio up, HAN formed, every device under test admitted."""
-        from harness.hub.commshub import HubError
-        from harness.hub.joins import DeviceNotAdmitted
+    async def hub(hub_run: HubRun, pytestconfig: pytest.Config) -> AsyncIterator[CommsHub]:
+        """The Communications Hub for the session: radio up, HAN formed, every device under test admitted.
 
+        Starting it is the rig's radio check, on the session's loop; a bench that is not ready
+        stops the session with one message, and the run remembers it (no later test retries).
+        """
         try:
             started = await hub_run.start_hub(display=live_display(pytestconfig))
-        except (HubError, DeviceNotAdmitted, OSError) as exc:
-            pytest.exit(f"rig {hub_run.rig.name!r} is not ready: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
+        except RigCheckFailed as exc:
+            pytest.exit(str(exc), returncode=pytest.ExitCode.INTERRUPTED)
         pytestconfig.stash[HUB_KEY] = started
         pytestconfig.stash[EVIDENCE_KEY].run_info.update(started.radio_facts())
         yield started
@@ -434,13 +437,14 @@ if pytest_asyncio is not None:
 
 
 @pytest.fixture(scope="session")
-def emulated_radio(hub_run: Any) -> Any:
+def emulated_radio(hub_run: HubRun) -> EmulatedRadio:
     """The emulator behind an emulated rig, for fault injection (``reset_ncp``, device behaviours)."""
     if not hub_run.emulated:
         pytest.skip(f"rig {hub_run.rig.name!r} has a real radio; this test needs the emulated one")
     hub_run.port()
+    assert hub_run.radio is not None
     return hub_run.radio
 
 
-__all__ = ["EVIDENCE_KEY", "MARKERS", "SELECTION_KEY", "RigSelection", "emulated_radio", "evidence", "evidence_log",
+__all__ = ["EVIDENCE_KEY", "MARKERS", "RUN_KEY", "SELECTION_KEY", "RigSelection", "emulated_radio", "evidence", "evidence_log",
            "hub", "hub_run", "rig", "rig_check", "require_ready_rig", "select_rig"]

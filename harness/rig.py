@@ -27,7 +27,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal, overload
 
-from harness.emulator.devices.behaviours import BehaviourError, UnknownBehaviourError, behaviour_class
 from harness.keys import check_install_code, read_secret
 from harness.ports import PortSpec, UsbMatch, parse_port_text
 from harness.profiles import ROLES, Profile, ProfileError, available_profiles, load_profile
@@ -503,6 +502,10 @@ class _RigReader:
 
     def behaviour(self, table: Table) -> str:
         """The emulated behaviour's name, which must be registered (the package's own or a lab's)."""
+        # Imported here: the registry lives with the emulated devices (and zigpy), which only a rig
+        # with emulated devices needs; importing the plugin must not load the radio stack.
+        from harness.emulator.devices.behaviours import BehaviourError, UnknownBehaviourError, behaviour_class
+
         name = table.text("behaviour", "conformant")
         try:
             behaviour_class(name)

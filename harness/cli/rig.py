@@ -2,18 +2,22 @@
 
 ``check`` runs exactly the checks pytest runs before the first test that uses the rig, printing
 one line per check and stopping at the first failure (exit 0 when ready, 2 when not), so a lab
-engineer can make a bench ready without starting a test run.
+engineer can make a bench ready without starting a test run. It makes a run environment of its
+own (:class:`harness.hub.run.HubRun`): called inside a pytest session -- or twice in one
+process -- it starts its own emulator and hub, and shares nothing with any other run.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import tomllib
 from pathlib import Path
 
+from harness.hub.run import HubRun
 from harness.rig import DEFAULT_RIG, RIG_ENV, RigError, available_rigs, choose_rig, find_rig, load_rig
-from harness.rigcheck import CheckOutcome, RigCheck, RigChecker, registered_checks
+from harness.rigcheck import CheckOutcome
 from harness.tomlread import display_path
 
 EXIT_READY = 0
@@ -54,22 +58,17 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_NOT_READY
     devices = ", ".join(device.name for device in rig.devices) or "none"
     print(CheckOutcome("rig loads", True, f"{display_path(rig.path)} (devices: {devices})").line)
-    checks = list(registered_checks())
-    if not args.files_only:
-        # Last: radio reachable, HAN up on the rig's channel, every device admitted. Added to this
-        # run's list only, not the process-wide registry.
-        from harness.hub import checks as hub_checks
-        from harness.hub.session import close_runs
-
-        checks.append(RigCheck(hub_checks.CHECK_NAME, hub_checks.check_radio_and_devices))
+    run = HubRun(rig)
     try:
-        checker = RigChecker(rig, checks)
-        for outcome in checker.run():
+        for outcome in run.check_rig():
             print(outcome.line)
+        if run.failure is None and not args.files_only:
+            # Last: radio reachable, HAN up on the rig's channel, every device admitted -- the
+            # run's hub brought up on a loop of this command's own, then stopped.
+            print(asyncio.run(run.check_hub()).line)
     finally:
-        if not args.files_only:
-            close_runs()
-    return EXIT_READY if checker.first_failure is None else EXIT_NOT_READY
+        run.close()
+    return EXIT_READY if run.failure is None else EXIT_NOT_READY
 
 
 def run_list(args: argparse.Namespace) -> int:

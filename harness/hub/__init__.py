@@ -28,12 +28,16 @@ Modules, each small and most of them pure (no radio, unit-tested on their own):
 * ``tracking``     distribution stages and live progress per device
 * ``settings``     every timing and size, named and injectable
 * ``radio``        the seam with zigpy/bellows (SE-profile devices, the CH's endpoints, ZCL sends)
-* ``joins``        admission with the install-code link key (never ``permit()``)
+* ``errors``       the hub's exceptions (``HubError``, ``DeviceNotAdmitted``, ...), importable without bellows
+* ``joins``        admission with the install-code link key (never ``permit()``); a device forgotten
+* ``key_establishment`` the CH's CBKE server: one state machine per device, the run's outcomes
+* ``ke_ncp``       the NCP's half of CBKE (the 283k1 EZSP frames) behind a small protocol
 * ``device_reads`` identity, OTA client and profile attributes, judged
 * ``ota_server``   the session at run time: zigpy request listeners in, responses out, stall timer
 * ``commshub``     ``CommsHub``: all of the above for one rig, radio loss and reconnection
-* ``session``      one run's shared radio, network and device database (rig check + fixture)
-* ``checks``       the radio/HAN/devices rig check
+* ``run``          ``HubRun``, one run's environment: the rig check (labgrid-strategy states), the one
+                   hub (its start is the radio check), the emulator, the key-establishment outcomes
+                   and the secret redactor; the plugin keeps one in ``config.stash``, the CLI makes its own
 """
 
 from __future__ import annotations
@@ -43,21 +47,21 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["CommsHub", "HubError", "DeviceNotAdmitted", "Transfer", "start"]
 
 if TYPE_CHECKING:
-    from harness.hub.commshub import CommsHub, HubError, start
-    from harness.hub.joins import DeviceNotAdmitted
+    from harness.hub.commshub import CommsHub, start
+    from harness.hub.errors import DeviceNotAdmitted, HubError
     from harness.hub.ota_server import Transfer
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: importing harness.hub for its pure modules must not pull in bellows.
-    if name in ("CommsHub", "HubError", "start"):
+    if name in ("CommsHub", "start"):
         from harness.hub import commshub
 
         return getattr(commshub, name)
-    if name == "DeviceNotAdmitted":
-        from harness.hub.joins import DeviceNotAdmitted
+    if name in ("HubError", "DeviceNotAdmitted"):
+        from harness.hub import errors
 
-        return DeviceNotAdmitted
+        return getattr(errors, name)
     if name == "Transfer":
         from harness.hub.ota_server import Transfer
 

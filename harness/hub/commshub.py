@@ -37,9 +37,11 @@ import zigpy.device
 import zigpy.exceptions
 from zigpy.zcl import foundation
 
-from harness.evidence import AttributeRead, CheckRecord, Record, eui64_text, register_secret
+from harness.evidence import AttributeRead, CheckRecord, Record, eui64_text
+from harness.evidence import register_secret as register_with_evidence
 from harness.hub.alerts import AlertLog
 from harness.hub.device_reads import Wanted, identity_wanted, read_attributes, wanted_from_profile
+from harness.hub.errors import HubError
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, Expectations, load_expectations
 from harness.hub.gpf import (
     COT_DATE_ATTRIBUTE,
@@ -52,8 +54,13 @@ from harness.hub.gpf import (
     make_cluster,
 )
 from harness.hub.images import OfferedImage
-from harness.hub.joins import admit
-from harness.hub.key_establishment import KeyEstablishmentServer, KeyEstablishmentSettings
+from harness.hub.joins import RegisterSecret, admit, forget
+from harness.hub.key_establishment import (
+    KeOutcome,
+    KeOutcomeLog,
+    KeyEstablishmentServer,
+    KeyEstablishmentSettings,
+)
 from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
 from harness.hub.radio import SE_PROFILE, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
@@ -61,6 +68,8 @@ from harness.hub.sequence_check import SequenceContext, SequenceResult, check_se
 from harness.hub.settings import HubSettings, OtaServeSettings
 from harness.hub.tracking import DistributionTracker
 from harness.hub.transfer_checks import check_wait_for_data_honoured
+from harness.profiles import Profile
+from harness.rig import DeviceUnderTest, Rig
 from harness.secret import Secret
 
 LOGGER = logging.getLogger(__name__)
@@ -68,10 +77,6 @@ LOGGER = logging.getLogger(__name__)
 #: Errors worth another connection attempt (a port re-enumerating, a radio still resetting).
 TRANSIENT_CONNECT_ERRORS = (OSError, TimeoutError, ConnectionError, zigpy.exceptions.TransientConnectionError,
                             zigpy.exceptions.ControllerException)
-
-
-class HubError(RuntimeError):
-    """The hub cannot do what it was asked (unknown device, not joined, radio gone)."""
 
 
 class EvidenceBuffer:
@@ -110,7 +115,7 @@ class CommsHub:
 
     def __init__(
         self,
-        rig: Any,
+        rig: Rig,
         *,
         port: str | None = None,
         settings: HubSettings | None = None,
@@ -121,10 +126,15 @@ class CommsHub:
         network: NetworkIdentity | None = None,
         database_path: Path | None = None,
         key_establishment: KeyEstablishmentSettings | None = None,
+        key_outcomes: KeOutcomeLog | None = None,
+        register_secret: RegisterSecret = register_with_evidence,
     ) -> None:
         """``network``: the HAN to form or restore (default: from the rig, generated where the rig
         leaves it open). ``database_path``: zigpy's device database (default: the rig's
         ``han.persistence``; None keeps devices in memory only, so a new hub must re-join them).
+        ``key_outcomes`` and ``register_secret``: the run's key-establishment outcomes and secret
+        redactor (:class:`harness.hub.run.HubRun` passes its own; a hub on its own gets a fresh
+        log and the evidence layer's redaction).
         """
         self.rig = rig
         self.settings = settings or HubSettings()
@@ -150,9 +160,10 @@ class CommsHub:
         #: CBKE (Key Establishment server on the SE endpoint) for devices whose rig entry requires it.
         self.key_establishment = KeyEstablishmentServer(
             rig=rig, app=lambda: self.app, sink=self.evidence.add, se_endpoint=self.settings.se_endpoint,
-            settings=key_establishment, clock=clock, run=self.network)
+            settings=key_establishment, clock=clock, outcomes=key_outcomes)
         #: Why the radio is gone for good (it did not come back after a loss); None while usable.
         self.radio_gone: str | None = None
+        self._register_secret = register_secret
         register_secret(Secret(self.network.network_key))
         for dut in rig.devices:
             register_secret(dut.install_code)
@@ -196,14 +207,24 @@ class CommsHub:
         )
 
     async def start(self) -> CommsHub:
-        """Open the radio (bounded retries), form or restore the HAN on the rig's channel."""
+        """Open the radio (bounded retries), form or restore the HAN on the rig's channel.
+
+        One application and one database connection for every attempt, closed when the radio
+        never answers: zigpy's ``new`` would leave its database thread running on a failed start,
+        and that thread keeps the process from exiting.
+        """
         config = self._config()
-        async for attempt in self._retrying(self.settings.connect_attempts):
-            with attempt:
-                self.app = await HubApplication.new(
-                    config, auto_form=True, start_radio=True, uninitialized_packet_handler=self._uninitialized_packet
-                )
-        assert self.app is not None
+        app = await HubApplication.new(
+            config, auto_form=True, start_radio=False, uninitialized_packet_handler=self._uninitialized_packet
+        )
+        try:
+            async for attempt in self._retrying(self.settings.connect_attempts):
+                with attempt:
+                    await app.startup(auto_form=True)
+        except BaseException:
+            await app.shutdown(db=True)
+            raise
+        self.app = app
         self.app.add_listener(_AppListener(self))
         self.app.add_listener(self.key_establishment)
         self.app.client_cluster_factories[DEVICE_MANAGEMENT] = self._gpf_cluster
@@ -320,10 +341,10 @@ class CommsHub:
 
     # ------------------------------------------------------------------ devices
 
-    def _dut(self, name: str) -> Any:
+    def _dut(self, name: str) -> DeviceUnderTest:
         try:
             return self.rig.device(name)
-        except (KeyError, LookupError):
+        except LookupError:
             known = ", ".join(d.name for d in self.rig.devices)
             raise HubError(f"{self.rig.path}: no device named {name!r} (devices: {known})") from None
 
@@ -335,7 +356,7 @@ class CommsHub:
             raise HubError(f"device {name} ({eui64_text(dut.eui64)}) has not joined; await hub.join({name!r})")
         return device
 
-    def profile(self, name: str) -> Any:
+    def profile(self, name: str) -> Profile:
         return self.rig.profile_for(self._dut(name))
 
     @property
@@ -362,9 +383,10 @@ class CommsHub:
             permit_s=self.settings.permit_duration_s,
             join_timeout_s=self.settings.join_timeout_s,
             interview_timeout_s=self.settings.interview_timeout_s,
+            register_secret=self._register_secret,
         )
         try:
-            if getattr(dut, "cbke_required", False):
+            if dut.cbke_required:
                 device = await self.key_establishment.admit(name, dut.eui64, admission)
             else:
                 device = await admission()
@@ -379,6 +401,26 @@ class CommsHub:
         self._admitted.add(name)
         return device
 
+    async def establish_again(self, name: str) -> KeOutcome:
+        """Make a device run key establishment now: it leaves, is forgotten, and joins afresh.
+
+        What the key-establishment conformance test does when the run did not see the device's
+        CBKE (zigpy knew it from the run's database, so it was not asked to join): a ZDO
+        Mgmt_Leave without rejoin, then the install-code join again. Works the same on a real
+        bench, where the device rejoins when it finds the window open.
+        """
+        dut = self._dut(name)
+        app = self._require_app()
+        await forget(app, zigpy_eui64(dut.eui64), leave_timeout_s=self.settings.leave_timeout_s)
+        self._admitted.discard(name)
+        before = len(self.key_establishment.outcomes)
+        self.key_establishment.ask_again(name)
+        await self.join(name)
+        after = [o for o in self.key_establishment.outcomes[before:] if o.device == name]
+        if not after:
+            raise HubError(f"{name}: joined again but no key establishment outcome was recorded")
+        return after[-1]
+
     def _ota_for(self, name: str) -> DeviceOta:
         ota = self._ota.get(name)
         if ota is None:
@@ -391,7 +433,7 @@ class CommsHub:
                 sink=self.evidence.add,
                 se_endpoint=self.settings.se_endpoint,
                 clock=self._clock,
-                known_hardware_version=getattr(self.profile(name), "hardware_version", None),
+                known_hardware_version=self.profile(name).hardware_version,
             )
             self._ota[name] = ota
         return ota
@@ -667,7 +709,7 @@ class CommsHub:
         return records
 
 
-async def start(rig: Any, **kwargs: Any) -> CommsHub:
+async def start(rig: Rig, **kwargs: Any) -> CommsHub:
     """Start a :class:`CommsHub` for ``rig``: the one entry point for the fixture and the CLI."""
     hub = CommsHub(rig, **kwargs)
     await hub.start()

@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
-import zigpy.application
 import zigpy.device
+import zigpy.exceptions
 import zigpy.types as t
 import zigpy.util
 from bellows.exception import InvalidCommandError
 
-from harness.evidence import eui64_text, register_secret
-from harness.hub.radio import zigpy_eui64
+from harness.evidence import eui64_text
+from harness.evidence import register_secret as register_with_evidence
+from harness.hub.errors import DeviceNotAdmitted
+from harness.hub.radio import HubApplication, zigpy_eui64
 from harness.secret import Secret
 
 LOGGER = logging.getLogger(__name__)
@@ -35,15 +38,12 @@ LOGGER = logging.getLogger(__name__)
 CLEAR_KEYS_TIMEOUT_S = 5.0
 
 
-class DeviceNotAdmitted(RuntimeError):
-    """A device under test did not join (or did not finish its interview) in time."""
-
-    def __init__(self, name: str, eui64: str, seconds: float, what: str) -> None:
-        self.name, self.eui64, self.seconds = name, eui64, seconds
-        super().__init__(f"device {name} ({eui64}) not admitted within {seconds:g} s: {what}")
+#: Where a secret the hub handles is registered for redaction (the run's redactor, by default the
+#: evidence layer's own).
+RegisterSecret = Callable[[Secret | bytes | str], None]
 
 
-def link_key_for(name: str, install_code: Secret) -> t.KeyData:
+def link_key_for(name: str, install_code: Secret, register_secret: RegisterSecret = register_with_evidence) -> t.KeyData:
     """The install-code link key, registered for redaction (the code and the key are secrets)."""
     raw = install_code.reveal()
     code = bytes.fromhex(raw) if isinstance(raw, str) else bytes(raw)
@@ -94,16 +94,16 @@ class _JoinWatcher:
             self.joined.set_result(device)
 
 
-async def forget_transient_keys(app: zigpy.application.ControllerApplication) -> str | None:
+async def forget_transient_keys(app: HubApplication) -> str | None:
     """Clear the NCP's transient keys (the well-known wildcard key among them); None when done.
 
     Otherwise the reason, which the caller logs: the window still opens (bellows sets the
     install-code-only trust-centre policy with it), so a radio without the frame can still be used.
     Only an EZSP radio has the frame; zigpy offers no radio-neutral way to do this.
     """
-    ezsp = getattr(app, "_ezsp", None)
+    ezsp = app.ezsp
     if ezsp is None:
-        return "the radio is not an EZSP NCP"
+        return "the radio is not connected"
     try:
         await asyncio.wait_for(ezsp.clearTransientLinkKeys(), CLEAR_KEYS_TIMEOUT_S)
     except TimeoutError:
@@ -116,7 +116,7 @@ async def forget_transient_keys(app: zigpy.application.ControllerApplication) ->
 
 
 async def admit(
-    app: zigpy.application.ControllerApplication,
+    app: HubApplication,
     *,
     name: str,
     eui64: bytes,
@@ -124,6 +124,7 @@ async def admit(
     permit_s: int,
     join_timeout_s: float,
     interview_timeout_s: float,
+    register_secret: RegisterSecret = register_with_evidence,
 ) -> zigpy.device.Device:
     """Admit one device with its install-code key and return zigpy's device once interviewed."""
     ieee = zigpy_eui64(eui64)
@@ -131,7 +132,7 @@ async def admit(
     known = app.devices.get(ieee)
     if isinstance(known, zigpy.device.Device) and known.is_initialized:
         return known
-    key = link_key_for(name, install_code)
+    key = link_key_for(name, install_code, register_secret)
     watcher = _JoinWatcher(ieee)
     app.add_listener(watcher)
     try:
@@ -170,3 +171,24 @@ async def admit(
         )
     finally:
         app.remove_listener(watcher)
+
+
+async def forget(app: HubApplication, ieee: t.EUI64, *, leave_timeout_s: float) -> None:
+    """Ask a device to leave (no rejoin) and forget it, so that its next join is a first join.
+
+    zigpy's own ``remove`` does the same but pops the device from a task of its own, so a join
+    started straight after it would still find the device known (and admit it without a join);
+    here the leave is awaited and the device is gone when this returns. A device that does not
+    answer the leave (it left already, or is asleep) is forgotten all the same.
+    """
+    device = app.devices.get(ieee)
+    if device is None:
+        return
+    device.cancel_initialization()
+    try:
+        async with asyncio.timeout(leave_timeout_s):
+            await device.zdo.leave(remove_children=False, rejoin=False)
+    except (TimeoutError, zigpy.exceptions.DeliveryError) as exc:
+        LOGGER.info("%s: leave request not answered (%r); it may have left already", ieee, exc)
+    app.devices.pop(ieee, None)
+    app.listener_event("device_removed", device)

@@ -26,13 +26,7 @@ from typing import Any, Protocol
 import bellows.types as t
 from bellows.exception import InvalidCommandError
 
-
-class CbkeRadioError(RuntimeError):
-    """An NCP CBKE operation failed; ``unsupported`` is True when the NCP has no CBKE library at all."""
-
-    def __init__(self, message: str, *, unsupported: bool = False) -> None:
-        super().__init__(message)
-        self.unsupported = unsupported
+from harness.hub.errors import CbkeRadioError
 
 
 class CbkeRadio(Protocol):

@@ -43,9 +43,10 @@ the margin it adds to the device's advertised times, how long it waits for a dev
 Secrets: the link key and the private keys never leave the NCP; the host sees certificates,
 ephemeral public keys and MACs only, and outcomes and evidence carry no key material at all.
 
-Devices that fail are not asked to join again by a later hub of the same run (the rig check's
-hub admits every device before the session's hub starts): the device left and holds off for the
-Terminate's Wait Time, and its failure is reported once, by the key-establishment test.
+Devices that fail are not asked to join again in the same run (the run's hub admits every device
+during the rig check, and the outcomes are the run's, :class:`KeOutcomeLog`): the device left and
+holds off for the Terminate's Wait Time, and its failure is reported once, by the
+key-establishment test. ``CommsHub.establish_again`` makes a device run it afresh on purpose.
 """
 
 from __future__ import annotations
@@ -54,18 +55,22 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
+import zigpy.device
 import zigpy.exceptions
+import zigpy.types
 from zigpy.zcl import foundation
 
 from harness.crypto.cbke import check_peer_certificate
 from harness.crypto.ecqv import CryptoSuite, Cs2Certificate
 from harness.crypto.errors import CertificateError
 from harness.evidence import CheckRecord, Outcome, Record, StageRecord, eui64_text
-from harness.hub.ke_ncp import CbkeRadio, CbkeRadioError, EzspCbke
+from harness.hub.errors import CbkeRadioError, HubError, KeStateError
+from harness.hub.ke_ncp import CbkeRadio, EzspCbke
+from harness.rig import Rig
 from harness.zcl_se import (
     KEY_ESTABLISHMENT_CLUSTER,
     SE_PROFILE,
@@ -79,10 +84,12 @@ from harness.zcl_se import (
     encode,
 )
 
-LOGGER = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from bellows.ezsp import EZSP
 
-#: What the plain admission returns (zigpy's device): handed back once key establishment succeeds.
-_Device = TypeVar("_Device")
+    from harness.hub.radio import HubApplication
+
+LOGGER = logging.getLogger(__name__)
 
 S2C = foundation.Direction.Server_to_Client
 
@@ -157,10 +164,6 @@ STAGE_OF: Final[dict[KeState, KeStage]] = {
     _S.AWAIT_EPHEMERAL_DATA: KeStage.EPHEMERAL_DATA,
     _S.AWAIT_CONFIRM_KEY: KeStage.CONFIRM_KEY,
 }
-
-
-class KeStateError(RuntimeError):
-    """An input the session's state does not allow (a bug in the server, not a device defect)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +491,27 @@ class KeyEstablishmentCore:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+class KeOutcomeLog:
+    """The latest key-establishment outcome of each device under test, for one run.
+
+    Owned by the run (:class:`harness.hub.run.HubRun`), not by a hub: a hub started again in the
+    same run (after the radio check, say) still knows which devices failed, and does not ask them
+    to join again. A hub made on its own gets a log of its own.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[str, KeOutcome] = {}
+
+    def record(self, outcome: KeOutcome) -> None:
+        self._latest[outcome.device] = outcome
+
+    def latest(self, device: str) -> KeOutcome | None:
+        return self._latest.get(device)
+
+    def __len__(self) -> int:
+        return len(self._latest)
+
+
 class KeyEstablishmentServer:
     """The CH's KE server on zigpy: listener, sender, evidence, and the join's wait for an outcome.
 
@@ -498,27 +522,29 @@ class KeyEstablishmentServer:
     """
 
     def __init__(
-        self, *, rig: Any, app: Callable[[], Any], sink: Callable[[Record], None], se_endpoint: int,
-        settings: KeyEstablishmentSettings | None = None, clock: Callable[[], float] = time.time,
-        radio: CbkeRadio | None = None, run: Hashable = None,
+        self, *, rig: Rig, app: Callable[[], HubApplication | None], sink: Callable[[Record], None],
+        se_endpoint: int, settings: KeyEstablishmentSettings | None = None, clock: Callable[[], float] = time.time,
+        radio: CbkeRadio | None = None, outcomes: KeOutcomeLog | None = None,
     ) -> None:
-        """``run``: what the hubs of one run share (the hub passes its network identity), so that
-        :meth:`outcome` with ``run_wide`` finds what an earlier hub of the same run saw, and
-        nothing another run of the same process saw."""
+        """``outcomes``: the run's log of outcomes (a fresh one when the hub has no run)."""
         self.rig = rig
-        self._run = run
         self._app = app
         self._sink = sink
         self.se_endpoint = se_endpoint
         self._clock = clock
+        self.run_outcomes = outcomes if outcomes is not None else KeOutcomeLog()
         settings = settings or KeyEstablishmentSettings()
-        self.radio: CbkeRadio = radio or EzspCbke(lambda: getattr(self._app(), "_ezsp", None),
-                                                  timeout_s=settings.ncp_timeout_s)
+        self.radio: CbkeRadio = radio or EzspCbke(self._current_ezsp, timeout_s=settings.ncp_timeout_s)
         self.core = KeyEstablishmentCore(radio=self.radio, send=self._send, settings=settings, clock=clock,
                                          on_outcome=self._outcome, on_stage=self._stage)
-        self._devices: dict[bytes, Any] = {}  # display EUI-64 -> zigpy device (to answer it)
+        self._devices: dict[bytes, zigpy.device.Device] = {}  # display EUI-64 -> zigpy device (to answer it)
         self._supported: bool | None = None
-        self._again: set[str] = set()  # devices establish_again() asks to join even after a failure
+        self._again: set[str] = set()  # devices asked to run key establishment again, even after a failure
+
+    def _current_ezsp(self) -> EZSP | None:
+        """The application's EZSP connection now (a reconnect replaces it), or None without a radio."""
+        app = self._app()
+        return app.ezsp if app is not None else None
 
     @property
     def settings(self) -> KeyEstablishmentSettings:
@@ -530,22 +556,20 @@ class KeyEstablishmentServer:
 
     @property
     def outcomes(self) -> list[KeOutcome]:
+        """Every outcome this hub saw, in order."""
         return list(self.core.outcomes)
 
-    def outcome(self, device: str, *, run_wide: bool = False) -> KeOutcome | None:
-        """The latest outcome for a device under test, or None if none was seen.
+    def outcome(self, device: str) -> KeOutcome | None:
+        """The latest outcome for a device under test in this run, or None if none was seen."""
+        return self.run_outcomes.latest(device)
 
-        ``run_wide``: also what an earlier hub of this process saw for the same rig file -- the
-        rig check's hub admits every device (and so sees its CBKE) before the session's hub starts,
-        and the session's hub does not ask an admitted device to join again.
-        """
-        found = [o for o in self.core.outcomes if o.device == device]
-        if found:
-            return found[-1]
-        return _RUN_OUTCOMES.get(self._rig_key, {}).get(device) if run_wide else None
+    def ask_again(self, device: str) -> None:
+        """Let the device's next admission run key establishment even if it failed earlier in the run."""
+        self._again.add(device)
 
     # -- zigpy listener -------------------------------------------------------------------------
-    def handle_message(self, device: Any, profile: int, cluster: int, src_ep: int, dst_ep: int, data: bytes) -> None:
+    def handle_message(self, device: zigpy.device.Device, profile: int, cluster: int, src_ep: int, dst_ep: int,
+                       data: bytes) -> None:
         if profile != SE_PROFILE or cluster != KEY_ESTABLISHMENT_CLUSTER or dst_ep != self.se_endpoint:
             return
         eui = bytes(device.ieee)[::-1]
@@ -571,12 +595,8 @@ class KeyEstablishmentServer:
     def _outcome(self, outcome: KeOutcome) -> None:
         log = LOGGER.info if outcome.established else LOGGER.warning
         log("%s", outcome.describe())
-        _RUN_OUTCOMES.setdefault(self._rig_key, {})[outcome.device] = outcome
+        self.run_outcomes.record(outcome)
         self._sink(outcome.evidence())
-
-    @property
-    def _rig_key(self) -> Hashable:
-        return (str(getattr(self.rig, "path", "") or getattr(self.rig, "name", "")), self._run)
 
     # -- radio support ------------------------------------------------------------------------------
     async def ensure_radio_support(self) -> None:
@@ -588,13 +608,11 @@ class KeyEstablishmentServer:
         """
         if self._supported:
             return
-        needing = [d.name for d in self.rig.devices if getattr(d, "cbke_required", False)]
+        needing = [d.name for d in self.rig.devices if d.cbke_required]
         try:
             await self.radio.certificate()
         except CbkeRadioError as exc:
             self._supported = False
-            from harness.hub.commshub import HubError  # commshub imports this module
-
             raise HubError(
                 f"radio: no CBKE support ({exc}), but {', '.join(needing) or 'a device'} requires CBKE: use an NCP "
                 "image built with the CBKE 283k1 library and a Crypto Suite 2 certificate in its tokens (README, "
@@ -603,7 +621,8 @@ class KeyEstablishmentServer:
         self._supported = True
 
     # -- joining ------------------------------------------------------------------------------------
-    async def admit(self, name: str, eui64: bytes, admission: Callable[[], Awaitable[_Device]]) -> _Device | None:
+    async def admit(self, name: str, eui64: bytes,
+                    admission: Callable[[], Awaitable[zigpy.device.Device]]) -> zigpy.device.Device | None:
         """Admit a device that requires CBKE: its join and interview, and its key establishment.
 
         ``admission()`` is the plain join (install-code key, announce, interview). The waiter for
@@ -612,14 +631,14 @@ class KeyEstablishmentServer:
         device that fails CBKE leaves the HAN, so the join is not awaited any further then.
 
         Returns zigpy's device on success, None when key establishment failed (the outcome is in
-        the evidence and in :meth:`outcome`). A device zigpy already knows from an earlier hub of
-        the run is not asked to join again, so no key establishment happens; nor is one that
+        the evidence and in :meth:`outcome`). A device zigpy already knows (from the run's
+        database) is not asked to join again, so no key establishment happens; nor is one that
         failed key establishment earlier in the run (it left, and holds off for the Wait Time of
         the Terminate it got): its failure stands, and is reported once, by the key-establishment
-        test. :meth:`establish_again` is how to make it try again.
+        test. :meth:`ask_again` (``CommsHub.establish_again``) is how to make it try again.
         """
         await self.ensure_radio_support()
-        earlier = self.outcome(name, run_wide=True)
+        earlier = self.outcome(name)
         if earlier is not None and not earlier.established and name not in self._again:
             LOGGER.info("%s: not asked to join again in this run: %s", name, earlier.describe())
             return None
@@ -649,51 +668,18 @@ class KeyEstablishmentServer:
                 joining.cancel()
                 await asyncio.gather(joining, return_exceptions=True)
 
-    async def establish_again(self, hub: Any, name: str, *, leave_timeout_s: float = 7.0) -> KeOutcome:
-        """Make a device run key establishment now: it leaves, is forgotten, and joins afresh.
-
-        What a conformance test does when this hub did not see the device's CBKE (an earlier hub of
-        the run admitted it): a ZDO Mgmt_Leave without rejoin, then the install-code join again.
-        Works the same on a real bench, where the device rejoins when it finds the window open.
-        """
-        dut = hub.rig.device(name)
-        app = hub.app
-        ieee = _zigpy_ieee(dut.eui64)
-        device = app.devices.get(ieee)
-        if device is not None:
-            device.cancel_initialization()
-            try:
-                async with asyncio.timeout(leave_timeout_s):
-                    await device.zdo.leave(remove_children=False, rejoin=False)
-            except (TimeoutError, zigpy.exceptions.DeliveryError) as exc:
-                LOGGER.info("%s: leave request not answered (%r); it may have left already", name, exc)
-            app.devices.pop(ieee, None)
-            app.listener_event("device_removed", device)
-        before = len(self.core.outcomes)
-        self._again.add(name)
-        await hub.join(name)
-        after = [o for o in self.core.outcomes[before:] if o.device == name]
-        if not after:
-            raise RuntimeError(f"{name}: joined again but no key establishment outcome was recorded")
-        return after[-1]
-
     async def close(self) -> None:
         await self.core.close()
 
 
-#: Outcomes seen by every hub of this process, per rig file then device (see ``outcome(run_wide=True)``).
-_RUN_OUTCOMES: dict[Hashable, dict[str, KeOutcome]] = {}
-
-
-def _zigpy_ieee(display: bytes) -> Any:
-    import zigpy.types as t
-
-    return t.EUI64(bytes(display)[::-1])
+def _zigpy_ieee(display: bytes) -> zigpy.types.EUI64:
+    return zigpy.types.EUI64(bytes(display)[::-1])
 
 
 __all__ = [
     "KeInput",
     "KeOutcome",
+    "KeOutcomeLog",
     "KeState",
     "KeStateError",
     "KeyEstablishmentCore",

@@ -33,6 +33,7 @@ from zigpy.zcl.clusters.general import (
 )
 
 from harness.evidence import TransferEvent, TransferEventKind, TransferOutcome, TransferRecord
+from harness.hub.errors import SessionError
 from harness.hub.images import (
     OfferedImage,
     QueryFacts,
@@ -110,10 +111,6 @@ for _state in S:
         TRANSITIONS[(_state, E.CANCEL)] = frozenset({S.ABORTED})
     else:
         TRANSITIONS[(_state, E.CANCEL)] = frozenset({_state})
-
-
-class SessionError(RuntimeError):
-    """An event the session table does not allow in its current state (a harness bug)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import bellows.ezsp
 import bellows.zigbee.application
 import zigpy.device
 import zigpy.endpoint
@@ -107,6 +108,17 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         super().__init__(config)
         self.client_cluster_factories: dict[int, ClientClusterFactory] = {}
         self.device_created_hooks: list[Callable[[zigpy.device.ZigbeeDevice], None]] = []
+
+    @property
+    def ezsp(self) -> bellows.ezsp.EZSP | None:
+        """bellows' EZSP connection to the NCP, for the frames zigpy has no radio-neutral call for
+        (clearTransientLinkKeys, the CBKE 283k1 frames, the negotiated protocol version).
+
+        The one place the hub touches bellows' private ``_ezsp``: the object is replaced on every
+        reconnect, so callers ask for it each time; None while the radio is disconnected.
+        """
+        ezsp: bellows.ezsp.EZSP | None = self._ezsp
+        return ezsp
 
     def add_device(self, ieee: t.EUI64, nwk: t.NWK) -> zigpy.device.ZigbeeDevice:
         assert isinstance(ieee, t.EUI64)

@@ -118,6 +118,9 @@ class HubSettings:
     reconnect_timeout_s: float = 30.0
     stop_drain_s: float = 2.0  # on stop: how long replies already being sent may take to finish
     reconnect_attempts: int = 10
+    #: How long a device asked to leave (to run key establishment afresh) has to answer; zigpy
+    #: allows a router the same 7 s.
+    leave_timeout_s: float = 7.0
     #: The CH's Smart Energy endpoint (OTA server 0x0019, Key Establishment 0x0800).
     se_endpoint: int = 0x0A
     #: The GPF endpoint (Device Management 0x0708 server, Basic).

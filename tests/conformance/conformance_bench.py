@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from harness.hub.run import HubRun
 from harness.rig import DeviceUnderTest, Rig, session_is_interactive
 
 
@@ -85,11 +86,10 @@ class OperatorBench:
 class EmulatorBench:
     """An emulated bench: the emulator re-flashes devices and injects faults on request."""
 
-    def __init__(self, rig: Rig) -> None:
-        from harness.hub.session import run_for
-
+    def __init__(self, rig: Rig, run: HubRun) -> None:
+        """``run``: the session's run environment, whose emulator this bench drives."""
         self.rig = rig
-        self._run = run_for(rig)
+        self._run = run
 
     @property
     def radio(self) -> Any:

@@ -32,6 +32,7 @@ from conformance_bench import EmulatorBench, OperatorBench, version_text
 from conformance_helpers import read_version
 
 from harness.evidence import CheckRecord, Outcome
+from harness.hub.run import HubRun
 from harness.plugin import SELECTION_KEY
 from harness.rig import DeviceUnderTest, Rig
 
@@ -154,9 +155,9 @@ def _late_records_go_to_their_test(hub: Any, evidence_log: Any, request: pytest.
 
 
 @pytest.fixture(scope="session")
-def bench(rig: Rig, pytestconfig: pytest.Config) -> OperatorBench | EmulatorBench:
+def bench(rig: Rig, hub_run: HubRun, pytestconfig: pytest.Config) -> OperatorBench | EmulatorBench:
     if "fault_injection" in rig.capabilities:
-        return EmulatorBench(rig)
+        return EmulatorBench(rig, hub_run)
     return OperatorBench(rig, pytestconfig)
 
 
@@ -185,8 +186,7 @@ def require_admitted(hub: Any, dut: DeviceUnderTest) -> None:
     """
     if not dut.cbke_required:
         return
-    ke = getattr(hub, "key_establishment", None)
-    outcome = ke.outcome(dut.name, run_wide=True) if ke is not None else None
+    outcome = hub.key_establishment.outcome(dut.name)
     if outcome is not None and not outcome.established:
         pytest.skip(f"{dut.name} did not complete key establishment with the CH, so it is not on the HAN "
                     f"(test_device_completes_key_establishment_with_the_ch reports it): {outcome.describe()}")

@@ -19,9 +19,9 @@ import pytest
 async def test_device_completes_key_establishment_with_the_ch(hub, rig, dut):
     if not dut.cbke_required:
         pytest.skip(f"rig {rig.name!r}: {dut.name} does not require CBKE (cbke_required = false)")
-    # Seen when the device joined (this run's rig check or hub); otherwise make it join afresh now.
-    outcome = hub.key_establishment.outcome(dut.name, run_wide=True)
+    # Seen when the device joined (the run's hub, at the rig check); otherwise make it join afresh now.
+    outcome = hub.key_establishment.outcome(dut.name)
     if outcome is None:
-        outcome = await hub.key_establishment.establish_again(hub, dut.name)
+        outcome = await hub.establish_again(dut.name)
     hub.evidence.add(outcome.evidence())
     assert outcome.established, outcome.describe()

@@ -21,7 +21,7 @@ SE_PROFILE = 0x0109
 @pytest.mark.spec("harness rig check: radio reachable, EZSP/stack version, HAN on the rig's channel")
 async def test_radio_answers_and_han_is_up_on_the_rigs_channel(hub, rig):
     app = hub.app
-    ezsp = app._ezsp.ezsp_version  # noqa: SLF001 -- bellows exposes the negotiated version only here
+    ezsp = app.ezsp.ezsp_version  # the version negotiated with the NCP
     stack = str(app.state.node_info.version)
     expect(check(hub, name="radio reachable", device=None,
                  rule=f"the radio answers and speaks an EZSP version bellows supports ({min(EZSP_VERSIONS)}-{max(EZSP_VERSIONS)})",

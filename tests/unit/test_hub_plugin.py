@@ -77,3 +77,41 @@ def test_what_the_hub_records_as_it_stops_after_the_last_hub_test_goes_to_that_t
     transfers = tests["test_leaves_a_transfer_running"]["transfers"]
     assert [(t["outcome"], t["reason"]) for t in transfers] == [("aborted", "the hub stopped")]
     assert tests["test_last_and_without_the_hub"]["transfers"] == []
+
+
+CLI_INSIDE = f'''
+from harness.cli import main
+
+async def test_the_session_hub_is_up(hub):
+    assert sorted(hub.admitted) == ["ihd1", "ppmid1"]
+
+def test_harness_rig_check_meanwhile(capsys):
+    assert main(["rig", "check", {str(RIG)!r}]) == 0
+    assert capsys.readouterr().out.count("ok   ") == 4
+
+async def test_the_session_hub_still_serves(hub):
+    assert await hub.current_version("ppmid1") is not None
+'''
+
+
+def test_harness_rig_check_inside_a_session_brings_up_its_own_run(pytester: pytest.Pytester) -> None:
+    # The CLI's check makes a run of its own: its own emulator and hub, never the session's (whose
+    # serial port the session's hub holds open), and closing it leaves the session's run alone.
+    pytester.makepyfile(test_cli_inside=CLI_INSIDE)
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess(f"--rig={RIG}", f"--evidence={pytester.path / 'evidence.json'}")
+    result.assert_outcomes(passed=3)
+
+
+def test_a_radio_that_does_not_answer_stops_the_session_once(pytester: pytest.Pytester) -> None:
+    from rigfiles import make_tree, real_rig_text
+
+    make_tree(pytester.path, {"bench": real_rig_text("bench", port='"tcp://127.0.0.1:9"')})
+    pytester.makepyfile(test_many="\n".join(f"async def test_{i}(hub):\n    pass\n" for i in range(10)))
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    result = pytester.runpytest_subprocess("--rig=bench", f"--evidence={pytester.path / 'evidence.json'}")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.assert_outcomes()  # nothing ran, nothing failed
+    out = result.stdout.str()
+    assert out.count("is not ready") == 1, out
+    result.stdout.fnmatch_lines(["*rig 'bench' is not ready: radio, HAN and devices under test: radio: *"])

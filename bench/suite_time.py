@@ -126,6 +126,9 @@ def describe_all(runs: list[dict]) -> None:
     names = set().union(*(r["tests"] for r in runs))
     total = {n: b.median([sum(r["tests"][n][k] for k in ("setup", "call", "teardown")) for r in runs if n in r["tests"]])
              for n in names}
+    failed = sorted({n for r in runs for n, t in r["tests"].items() if t["outcome"] not in ("passed", "skipped")})
+    for name in failed:
+        print(f"  not passed in some run: {name}")
     print("slowest ten tests (setup + call + teardown, median):")
     for name in sorted(total, key=total.get, reverse=True)[:10]:
         print(f"  {total[name]:6.2f} s  {name}")

@@ -3,7 +3,7 @@
 The rig is rigs/emulated.toml with its secrets replaced by known, planted ones (a pinned network
 key, fresh install codes with a correct CRC): same radio, devices and images, so it is the CI run
 in every respect a report shows, and every secret that could leak is one the tests know.
-The run happens once per process (the first test that asks), in a subprocess, exactly as a lab
+The run happens once per process (the first test that asks), in a subprocess, as a lab
 runs the suite: ``pytest tests/conformance --rig=... --html=... --junitxml=... --evidence=...``.
 """
 
@@ -18,10 +18,15 @@ from pathlib import Path
 
 import zigpy.util
 
+from harness.emulator.devices.settings import DeviceTimings
 from harness.keys import crc16_x25
 
 REPO = Path(__file__).resolve().parents[1].parent
 EMULATED_RIG = REPO / "rigs" / "emulated.toml"
+
+#: How long a test watches for something a device must NOT do: the emulated devices' longest own
+#: pause (the rig leaves their timings at the defaults), not the suite's default for real devices.
+QUIET_WINDOW_S = DeviceTimings().longest_own_pause_s
 
 #: Planted: a pinned network key and one install code per device (16 bytes + CRC), all made up.
 PLANTED_NETWORK_KEY = bytes.fromhex("5EC2E7A1B0C0FFEE13572468ACE0BDF1")
@@ -94,6 +99,7 @@ def planted_run(tmp_path_factory) -> ConformanceRun:
             [sys.executable, "-m", "pytest", str(REPO / "tests" / "conformance"), f"--rootdir={REPO}",
              "-c", str(REPO / "pyproject.toml"), f"--rig={rig}", f"--html={html}", "--self-contained-html",
              f"--junitxml={junit}", f"--evidence={evidence}", "--operator", "CI conformance run",
+             f"--quiet-window={QUIET_WINDOW_S:g}",
              "-rA", "--log-level=DEBUG", "-o", "junit_logging=all", "-o", "log_cli=true", "--log-cli-level=DEBUG"],
             cwd=directory, capture_output=True, text=True, timeout=600, check=False,
         )

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness.emulator.devices.behaviours import BEHAVIOURS
+from harness.emulator.devices.settings import DeviceTimings
 from harness.rig import load_rig
 
 pytest_plugins = ("pytester",)
@@ -30,8 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 DEFECTS_RIG = REPO / "rigs" / "emulated-defects.toml"
 SUITE = REPO / "tests" / "conformance"
 
-#: Windows for the run: emulated devices answer within milliseconds, so a silent one may fail fast.
-RUN_OPTIONS = ("--patience=1", "--quiet-window=1")
+#: Windows for the run, from the emulated devices' own timings (the rig leaves them at their
+#: defaults): a conformant device acts within its longest own pause, so a device silent for that
+#: long fails, and one that has not misbehaved within it is not going to.
+WINDOW_S = DeviceTimings().longest_own_pause_s
+RUN_OPTIONS = (f"--patience={WINDOW_S:g}", f"--quiet-window={WINDOW_S:g}")
 
 # Conformance tests, by function name.
 GOOD_IMAGE = "test_good_image_is_transferred_activated_and_read_back"

@@ -182,7 +182,8 @@ async def part2(args: argparse.Namespace) -> None:
                   f"{limit_kib_s:.2f} KiB/s")
             for server in servers:
                 wire_line(server, figures[server], by_server[server][0].blocks, payload_per_block, limit_kib_s, baud)
-            pairs = [h.aggregate_kib_s / z.aggregate_kib_s for h, z in zip(by_server["harness"], by_server["zigpy"], strict=True)]
+            pairs = [h.aggregate_kib_s / z.aggregate_kib_s
+                     for h, z in zip(by_server["harness"], by_server["zigpy"], strict=True)]
             print(f"wire ratio harness/zigpy ({label}): throughput {figures['harness'].kib_s / figures['zigpy'].kib_s:.2f}x "
                   f"(median of per-pair ratios {b.median(pairs):.2f}x, range {min(pairs):.2f}-{max(pairs):.2f}); "
                   f"EZSP commands per block {figures['harness'].commands_block:.2f} against "

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from conformance_bench import EmulatorBench, OperatorBench, version_text
-from conformance_helpers import read_version
+from tests.fixtures.conformance_bench import EmulatorBench, OperatorBench, version_text
+from tests.fixtures.conformance_helpers import read_version
 
 from harness.evidence import CheckRecord, Outcome
 from harness.plugin import SELECTION_KEY

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conformance_helpers import (
+from tests.fixtures.conformance_helpers import (
     check,
     data_blocks,
     events,

@@ -12,7 +12,7 @@ import asyncio
 import time
 
 import pytest
-from conformance_helpers import check, events, expect, expect_outcome, expect_sequence, failure, timeline
+from tests.fixtures.conformance_helpers import check, events, expect, expect_outcome, expect_sequence, failure, timeline
 
 from harness.evidence import Outcome, TransferEventKind, TransferOutcome
 

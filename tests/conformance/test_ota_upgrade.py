@@ -8,7 +8,7 @@ the tests does not matter. Each checks the whole alert sequence against the expe
 from __future__ import annotations
 
 import pytest
-from conformance_helpers import (
+from tests.fixtures.conformance_helpers import (
     check,
     data_blocks,
     expect,

@@ -8,7 +8,7 @@ in the report, as evidence a reviewer can read.
 from __future__ import annotations
 
 import pytest
-from conformance_helpers import check, expect
+from tests.fixtures.conformance_helpers import check, expect
 
 from harness.rig import EZSP_VERSIONS
 

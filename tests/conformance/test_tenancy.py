@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conformance_helpers import check, expect, failure
+from tests.fixtures.conformance_helpers import check, expect, failure
 
 from harness.evidence import Outcome, TenancyRead
 from harness.hub.gpf import COT_DATE_ATTRIBUTE

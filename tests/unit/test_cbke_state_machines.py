@@ -13,7 +13,7 @@ import random
 from dataclasses import replace
 
 import pytest
-from test_emulator_device_fakes import Air
+from tests.fixtures.emulator_device_fakes import Air
 
 from harness.crypto.cbke import KeyEstablishmentKeys, Role, calculate_keys, generate_ephemeral_key
 from harness.crypto.ecqv import CryptoSuite, KeyPair

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from rigfiles import make_tree, real_rig_text
+from tests.fixtures.rigfiles import make_tree, real_rig_text
 
 from harness.cli import main
 

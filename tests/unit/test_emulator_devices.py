@@ -19,7 +19,7 @@ from zigpy.zcl import foundation
 from harness.emulator.air import SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
 from harness.emulator.devices import BEHAVIOURS, LinkState
 
-from test_emulator_device_fakes import (  # noqa: F401 -- air is a fixture
+from tests.fixtures.emulator_device_fakes import (  # noqa: F401 -- air is a fixture
     CH_EP,
     FAST,
     GPF_EP,

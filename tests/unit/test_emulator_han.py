@@ -11,8 +11,8 @@ import zigpy.types as t
 from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, SE_PROFILE, ZDO_PROFILE, AirFrame
 from harness.emulator.han import VirtualHan
 
-from test_emulator_device_fakes import FAST, Air, FakeCoordinator, OtaServer, read_request, read_response, tagged_image
-from test_emulator_device_fakes import air  # noqa: F401 -- fixture
+from tests.fixtures.emulator_device_fakes import FAST, Air, FakeCoordinator, OtaServer, read_request, read_response, tagged_image
+from tests.fixtures.emulator_device_fakes import air  # noqa: F401 -- fixture
 
 
 def node_desc_req(nwk: int) -> AirFrame:

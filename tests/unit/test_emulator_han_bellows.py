@@ -36,7 +36,7 @@ from harness.hub.radio import HubApplication as ControllerApplication
 from harness.hub.radio import SmartEnergyDevice
 from harness.secret import Secret
 
-from test_emulator_device_fakes import HW, IMAGE_TYPE, INSTALL_CODE, MFR, NEW, OLD, tagged_image
+from tests.fixtures.emulator_device_fakes import HW, IMAGE_TYPE, INSTALL_CODE, MFR, NEW, OLD, tagged_image
 
 EUI64 = bytes.fromhex("000D6F000B123451")
 IEEE = zt.EUI64(EUI64[::-1])

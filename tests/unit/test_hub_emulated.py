@@ -31,7 +31,7 @@ from harness.hub.radio import HubApplication
 from harness.hub.settings import HubSettings
 from harness.rig import load_rig
 from harness.secret import Secret
-from emulatedhub import PPMID, RIG_FILE, joined_hub
+from tests.fixtures.emulatedhub import PPMID, RIG_FILE, joined_hub
 
 TEST_SETTINGS = HubSettings(join_timeout_s=10, interview_timeout_s=10)
 

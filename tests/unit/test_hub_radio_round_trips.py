@@ -16,7 +16,7 @@ from typing import Any
 import bellows.ezsp
 import pytest
 import zigpy.types as t
-from emulatedhub import PPMID, RIG_FILE, joined_hub
+from tests.fixtures.emulatedhub import PPMID, RIG_FILE, joined_hub
 from zigpy.zcl import foundation
 
 from harness.emulator.frame_log import HOST_TO_NCP

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rigfiles import IHD_INSTALL_CODE, NETWORK_KEY, PPMID_INSTALL_CODE, PROFILES, SECRETS, emulated_rig_text, real_rig_text
+from tests.fixtures.rigfiles import IHD_INSTALL_CODE, NETWORK_KEY, PPMID_INSTALL_CODE, PROFILES, SECRETS, emulated_rig_text, real_rig_text
 
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, ExpectationsError, load_expectations
 from harness.hub.gpf import DEFAULT_GPF_FILE, GpfDataError, load_gpf

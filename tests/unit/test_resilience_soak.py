@@ -17,7 +17,7 @@ import contextlib
 import time
 
 import pytest
-from test_resilience_faults import DEADLINE_S, IMAGE, PPMID, emulated_hub, fast_host_ash, held_image_sha256, rig  # noqa: F401
+from tests.unit.test_resilience_faults import DEADLINE_S, IMAGE, PPMID, emulated_hub, fast_host_ash, held_image_sha256, rig  # noqa: F401
 
 from harness.evidence import EvidenceLog, TransferOutcome, TransferRecord
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rigfiles import (IHD_INSTALL_CODE, NETWORK_KEY, PPMID_INSTALL_CODE, PROFILES, SECRETS, emulated_rig_text,
+from tests.fixtures.rigfiles import (IHD_INSTALL_CODE, NETWORK_KEY, PPMID_INSTALL_CODE, PROFILES, SECRETS, emulated_rig_text,
                       make_tree, real_rig_text)
 
 from harness.profiles import ProfileError, load_profile

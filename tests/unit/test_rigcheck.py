@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rigfiles import make_tree
+from tests.fixtures.rigfiles import make_tree
 
 from harness.rig import Rig, load_rig
 from harness.rigcheck import (RigCheck, RigChecker, RigCheckFailed, State, check_referenced_files,

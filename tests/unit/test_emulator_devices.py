@@ -123,9 +123,10 @@ async def test_gb_device_refuses_the_well_known_key(air: Air) -> None:
 async def test_no_join_attempt_while_permit_joining_is_closed(air: Air) -> None:
     device = air.device()
     air.give_key(device)
-    air.han.permit_joining(60)
-    air.han.permit_joining(0)
-    await asyncio.sleep(0.05)
+    air.han.permit_joining(60)  # the device starts its join loop ...
+    air.han.permit_joining(0)  # ... which must find the window closed before its first attempt
+    assert device._join_task is not None
+    await asyncio.wait_for(device._join_task, 1)
     assert not device.joined
     assert air.coordinator.joins == []
 
@@ -431,7 +432,8 @@ async def test_image_notify_for_another_manufacturer_is_ignored(air: Air) -> Non
     notify = Ota.ImageNotifyCommand(payload_type=1, query_jitter=100, manufacturer_code=0x1234)
     await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, hdr.serialize() + notify.serialize()))
     await device.wait_for("image_notify", timeout=1)
-    await asyncio.sleep(0.02)
+    # The notify is handled as it is recorded: a query would have started its session by now.
+    assert not device.ota._session_running
     assert not device.events.named("query_sent")
 
 

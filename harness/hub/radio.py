@@ -30,10 +30,10 @@ from collections.abc import Callable
 import bellows.ezsp
 import bellows.zigbee.application
 import zigpy.config
-from bellows.config import CONF_EZSP_CONFIG, CONF_USE_THREAD
 import zigpy.device
 import zigpy.endpoint
 import zigpy.types as t
+from bellows.config import CONF_EZSP_CONFIG, CONF_USE_THREAD
 from zigpy.zcl import Cluster, foundation
 
 from harness.hub.settings import HubSettings

@@ -7,10 +7,10 @@ What a benchmark run looks like, for either OTA server:
 
 * a fresh emulated radio (blank NCP, so bellows forms the network as CI does) hosting N emulated
   PPMIDs built from ``rigs/emulated.toml``'s PPMID with the block size and page settings asked for;
-* the host: the harness's :class:`~harness.hub.CommsHub` (its own OTA server), or bellows'
-  application as the hub creates it (:class:`~harness.hub.radio.HubApplication`, same zigpy
-  configuration) driving zigpy's own ``update_firmware`` -- plain zigpy drops every Smart Energy
-  frame, so zigpy's OTA cannot be measured against an SE device without the hub's application;
+* the host: the harness's :class:`~harness.hub.CommsHub` (its own OTA server, its own
+  application), or :class:`ZigpyApplication` -- the hub's application with bellows' own EZSP class,
+  same zigpy configuration -- driving zigpy's own ``update_firmware``: plain zigpy drops every Smart
+  Energy frame, so zigpy's OTA cannot be measured against an SE device without the SE parsing;
 * every device joined with its install code, then the transfer.
 
 What is timed is the *block phase*, seen by the device: from its first Image Block (or Page)
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import bellows.ezsp
 import zigpy.device
 from zigpy.ota import OtaImageWithMetadata
 from zigpy.ota.image import OTAImage
@@ -46,6 +47,7 @@ from zigpy.zcl.clusters.general import Ota
 
 import harness.hub
 from harness.crypto.aes_mmo import add_install_code_crc
+from harness.emulator.frame_log import HOST_TO_NCP
 from harness.emulator.server import EmulatedRadio
 from harness.hub.images import OfferedImage
 from harness.hub.joins import admit
@@ -292,6 +294,11 @@ class RunResult:
     line: LineCount | None = None
     startup_s: float = 0.0  # fresh NCP + bellows start (formation) + joins
     extra: dict[str, Any] = field(default_factory=dict)
+    commands: dict[str, int] = field(default_factory=dict)  # EZSP commands the NCP received, by name
+
+    @property
+    def commands_per_block(self) -> float:
+        return sum(self.commands.values()) / self.blocks
 
     @property
     def blocks(self) -> int:
@@ -329,6 +336,20 @@ def device_result(radio: EmulatedRadio, name: str, image_size: int, since: int) 
         raise RuntimeError(f"{name}: no complete block phase in the device's event log")
     gaps = [b - a for a, b in itertools.pairwise(received)]
     return DeviceResult(name, image_size, starts[0], ends[-1], gaps, len(received))
+
+
+def commands_since(radio: EmulatedRadio, mark: int) -> dict[str, int]:
+    """EZSP commands the NCP received from the host after frame-log record ``mark`` (no retransmissions)."""
+    records = radio.call(lambda: list(radio.frame_log.records)[mark:])
+    counts: dict[str, int] = {}
+    for r in records:
+        if r.direction == HOST_TO_NCP and r.ezsp and not r.re_tx:
+            counts[r.ezsp] = counts.get(r.ezsp, 0) + 1
+    return counts
+
+
+def frame_mark(radio: EmulatedRadio) -> int:
+    return int(radio.call(lambda: len(radio.frame_log.records)))
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -392,6 +413,7 @@ async def run_harness(
         first = _FirstRequest(emulator)
         stop_listening = first.listen(hub.app, [hub.device(d.name) for d in rig.devices])
         line_before = radio.line.copy()
+        frames_before = frame_mark(radio)
         try:
             transfers = [await hub.upgrade(d.name, image, max_block_size=max_block_size) for d in rig.devices]
             outcomes = await asyncio.gather(*(t.wait() for t in transfers))
@@ -404,11 +426,20 @@ async def run_harness(
         line = radio.line.minus(line_before)
         assert first.at is not None
         results = [device_result(radio, d.name, image.size, marks[d.name]) for d in rig.devices]
-        return RunResult("harness", results, done.minus(first.at), line, startup_s)
+        return RunResult("harness", results, done.minus(first.at), line, startup_s,
+                         commands=commands_since(radio, frames_before))
+
+
+class ZigpyApplication(HubApplication):
+    """zigpy as it ships, over bellows as it ships: the hub's application (without it zigpy drops
+    every Smart Energy frame) but with bellows' own EZSP class, which asks the NCP for the
+    extended-timeout flag before every unicast (the harness's ``HubEzsp`` asks once per device)."""
+
+    ezsp_class = bellows.ezsp.EZSP
 
 
 async def run_zigpy(rig: Rig, radio: CountingRadio, image_data: bytes, *, started: float) -> RunResult:
-    """zigpy's own ``update_firmware`` on the hub's application (same config, no CommsHub).
+    """zigpy's own ``update_firmware`` on :class:`ZigpyApplication` (the hub's config, no CommsHub).
 
     Stopped once every device has sent its Upgrade End: what follows in zigpy (a 10 s sleep,
     attribute read, re-interview) is not part of the block phase and would only slow the run.
@@ -419,7 +450,7 @@ async def run_zigpy(rig: Rig, radio: CountingRadio, image_data: bytes, *, starte
         settings=HUB_SETTINGS, database_path=None, ezsp_config=dict(rig.radio.ezsp_config),
     )
     config["watchdog_enabled"] = False  # as the hub runs it
-    app = await HubApplication.new(config, auto_form=True, start_radio=True)
+    app = await ZigpyApplication.new(config, auto_form=True, start_radio=True)
     try:
         devices = []
         for dut in rig.devices:
@@ -453,11 +484,13 @@ async def run_zigpy(rig: Rig, radio: CountingRadio, image_data: bytes, *, starte
             for d in devices
         ]
         line_before = radio.line.copy()
+        frames_before = frame_mark(radio)
         image = zigpy_image(image_data)
         tasks = [loop.create_task(d.update_firmware(image)) for d in devices]
         try:
             statuses = await asyncio.gather(*ended.values())
             done = CpuSnapshot.take(emulator)
+            commands = commands_since(radio, frames_before)
         finally:
             stop_listening()
             for cancel in cancels:
@@ -470,7 +503,7 @@ async def run_zigpy(rig: Rig, radio: CountingRadio, image_data: bytes, *, starte
         line = radio.line.minus(line_before)
         assert first.at is not None
         results = [device_result(radio, d.name, len(image_data), marks[d.name]) for d in rig.devices]
-        return RunResult("zigpy", results, done.minus(first.at), line, startup_s)
+        return RunResult("zigpy", results, done.minus(first.at), line, startup_s, commands=commands)
     finally:
         await app.shutdown()
 

@@ -1,6 +1,11 @@
 """Wall time of the conformance suite on the emulated rig, its fixed costs, and where the time goes.
 
     .venv/bin/python bench/suite_time.py [--runs 3] [--rig emulated] [--profile] [-- PYTEST ARGS...]
+    .venv/bin/python bench/suite_time.py --all [--runs 3]      # the default `pytest` run instead
+
+With ``--all``: runs plain ``pytest`` (the default testpaths, what ``.ci/run`` runs) and prints the
+wall time per run, the median, and the slowest ten tests (setup + call + teardown, median over
+the runs; a test whose setup starts a shared run carries that run's time).
 
 Runs ``pytest tests/conformance --rig RIG`` in a fresh process ``--runs`` times (as CI does) and
 prints, as medians:
@@ -40,15 +45,16 @@ import benchlib as b
 BENCH = Path(__file__).resolve().parent
 
 
-def run_suite(rig: str, extra: list[str], profile_to: Path | None = None) -> dict:
+def run_suite(rig: str | None, extra: list[str], profile_to: Path | None = None) -> dict:
+    """One fresh pytest process; ``rig`` None runs the default ``pytest`` (every testpath, default rig)."""
     with tempfile.TemporaryDirectory(prefix="harness-suite-") as tmp:
         times_file = Path(tmp) / "times.json"
         env = dict(os.environ, HARNESS_SUITE_TIMES=str(times_file),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH")])))
         if profile_to is not None:
             env["HARNESS_SUITE_PROFILE"] = str(profile_to)
-        command = [sys.executable, "-m", "pytest", "tests/conformance", f"--rig={rig}", "-q", "-p", "suite_timer_plugin",
-                   *extra]
+        target = [] if rig is None else ["tests/conformance", f"--rig={rig}"]
+        command = [sys.executable, "-m", "pytest", *target, "-q", "-p", "suite_timer_plugin", *extra]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(command, cwd=b.REPO, env=env, capture_output=True, text=True)
@@ -112,6 +118,23 @@ def describe(runs: list[dict], fresh_start_join: list[float]) -> None:
     print(f"unaccounted (session teardown, between tests): {wall - accounted:.2f} s")
 
 
+def describe_all(runs: list[dict]) -> None:
+    """The default run: wall time per run and the slowest ten tests."""
+    walls = [r["wall_s"] for r in runs]
+    print(f"# default `pytest`: {len(runs)} runs; last summary: {runs[-1]['summary']}")
+    print(f"wall time per run: {', '.join(f'{w:.1f}' for w in walls)} s; median {b.median(walls):.1f} s   "
+          "target <= 150 s on 2 cores")
+    names = set().union(*(r["tests"] for r in runs))
+    total = {n: b.median([sum(r["tests"][n][k] for k in ("setup", "call", "teardown")) for r in runs if n in r["tests"]])
+             for n in names}
+    failed = sorted({n for r in runs for n, t in r["tests"].items() if t["outcome"] not in ("passed", "skipped")})
+    for name in failed:
+        print(f"  not passed in some run: {name}")
+    print("slowest ten tests (setup + call + teardown, median):")
+    for name in sorted(total, key=total.get, reverse=True)[:10]:
+        print(f"  {total[name]:6.2f} s  {name}")
+
+
 def show_profile(path: Path) -> None:
     stats = pstats.Stats(str(path))
     groups: Counter[str] = Counter()
@@ -137,10 +160,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rig", default="emulated")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--all", action="store_true", help="time the default `pytest` run (every testpath) instead")
     parser.add_argument("--fresh-runs", type=int, default=3, help="in-process fresh start+join runs (default 3)")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
     print(b.machine_line())
+    if args.all:
+        describe_all([run_suite(None, args.pytest_args) for _ in range(args.runs)])
+        print(f"({b.machine_line()})")
+        return
     runs = [run_suite(args.rig, args.pytest_args) for _ in range(args.runs)]
     import startup_join
 

@@ -242,6 +242,9 @@ def open_evidence(config: pytest.Config, selection: RigSelection) -> EvidenceLog
     """The run's evidence log at ``--evidence`` (default: reports/evidence.json under the rootdir)."""
     option = config.getoption("evidence", None)
     path = Path(option) if option else config.rootpath / DEFAULT_EVIDENCE
+    worker = getattr(config, "workerinput", {}).get("workerid")  # set by pytest-xdist in its workers only
+    if worker:  # pytest -n: one file per worker process, so no two processes write one file
+        path = path.with_name(f"{path.stem}-{worker}{path.suffix}")
     facts: dict[str, Any] = {"rig_origin": selection.origin}
     if selection.rig is not None:
         facts.update(rig=selection.rig.name, rig_file=str(selection.rig.path),

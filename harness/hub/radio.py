@@ -8,6 +8,10 @@ Two facts about zigpy 2.4.0 shape this module (both read from its source):
   their OTA requests. :class:`SmartEnergyDevice` treats SE frames as the ZCL they are, and
   :class:`HubApplication` -- our own subclass of bellows' application, not a patch of zigpy --
   creates every device as one.
+* bellows 1.2.1 asks the NCP for a device's extended-timeout flag (``getExtendedTimeout``)
+  before every unicast: a whole EZSP round trip per OTA block on a stop-and-wait link, for a
+  flag that changes only when the host sets it. :class:`HubEzsp` remembers what the NCP holds per
+  device and :class:`HubApplication` forgets it whenever it may have changed.
 * zigpy sends a cluster's commands from the same endpoint number as the device's destination
   endpoint. The CH must answer from its own endpoints (OTA server on the SE endpoint, Device
   Management on the GPF endpoint), so :func:`send_zcl` builds the frame from zigpy's command
@@ -24,10 +28,12 @@ from typing import Any
 
 import bellows.ezsp
 import bellows.zigbee.application
+import zigpy.config
 import zigpy.device
 import zigpy.endpoint
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
+from bellows.config import CONF_EZSP_CONFIG, CONF_USE_THREAD
 from zigpy.zcl import Cluster, foundation
 
 from harness.hub.settings import HubSettings
@@ -95,6 +101,50 @@ class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
         return super()._parse_packet_header(packet)
 
 
+class HubEzsp(bellows.ezsp.EZSP):  # type: ignore[misc]  # bellows ships no types
+    """bellows' EZSP, remembering the extended-timeout flag it has put into the NCP per device.
+
+    bellows' ``set_extended_timeout`` reads the NCP's flag (``getExtendedTimeout``) before every
+    ``sendUnicast`` and writes it only when it differs. The flag lives in the NCP's address and
+    child tables and changes only when the host writes it -- or when the entry behind it may have
+    been rebuilt: the device rejoined, left or changed its address, or the NCP was reset. So the
+    flag is asked once per device and address, and :class:`HubApplication` calls :meth:`forget`
+    on each of those events; a reset or a reconnect starts from an empty memory.
+    """
+
+    def __init__(self, device_config: dict[str, Any], application: Any | None = None) -> None:
+        super().__init__(device_config, application)
+        #: EUI-64 -> (NWK address it was set for, the flag the NCP holds).
+        self._extended_timeouts: dict[t.EUI64, tuple[t.NWK, bool]] = {}
+
+    async def set_extended_timeout(self, nwk: t.NWK, ieee: t.EUI64, extended_timeout: bool = True) -> None:
+        wanted = (nwk, bool(extended_timeout))
+        if self._extended_timeouts.get(ieee) == wanted:
+            return
+        self._extended_timeouts.pop(ieee, None)
+        await self._protocol.set_extended_timeout(nwk=nwk, ieee=ieee, extended_timeout=extended_timeout)
+        self._extended_timeouts[ieee] = wanted
+
+    def forget(self, ieee: t.EUI64) -> None:
+        """The NCP's entry for ``ieee`` may have changed: ask it again before the next unicast."""
+        self._extended_timeouts.pop(ieee, None)
+
+    def forget_all(self) -> None:
+        self._extended_timeouts.clear()
+
+    def knows_extended_timeout(self, ieee: t.EUI64) -> bool:
+        """Whether the next unicast to ``ieee`` goes without asking the NCP for its flag."""
+        return ieee in self._extended_timeouts
+
+    async def startup_reset(self) -> None:
+        self.forget_all()
+        await super().startup_reset()
+
+    async def reset(self) -> None:
+        self.forget_all()
+        await super().reset()
+
+
 class HubApplication(bellows.zigbee.application.ControllerApplication):  # type: ignore[misc]  # bellows ships no types
     """bellows' ControllerApplication, creating every device as a :class:`SmartEnergyDevice`.
 
@@ -103,6 +153,10 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
     moment zigpy creates a device object -- before its interview, whose last step is an Image
     Notify from zigpy: the hub must already own the device's OTA requests when it answers.
     """
+
+    #: The EZSP class each connection uses (bench/benchlib.py measures zigpy as it ships with
+    #: bellows' own).
+    ezsp_class: type[bellows.ezsp.EZSP] = HubEzsp
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
@@ -127,6 +181,42 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         for hook in self.device_created_hooks:
             hook(device)
         return device
+
+    async def connect(self) -> None:
+        """bellows 1.2.1's ``connect``, with :attr:`ezsp_class` in place of its EZSP class.
+
+        Every connection -- the first, and each reconnect after the NCP was lost -- gets a new
+        :class:`HubEzsp`, so nothing remembered about the NCP outlives it.
+        ``tests/unit/test_hub_radio_round_trips.py`` fails if a bellows upgrade changes this path.
+        """
+        self._ezsp = self.ezsp_class(self.config[zigpy.config.CONF_DEVICE], self)
+        try:
+            await self._ezsp.connect(use_thread=self.config[CONF_USE_THREAD])
+            await self._ezsp.write_config(self.config[CONF_EZSP_CONFIG])
+            self._created_device_endpoints.clear()
+            await self.register_endpoints()
+        except Exception:
+            if self._ezsp is not None:
+                await self._ezsp.disconnect()
+                self._ezsp = None
+            raise
+
+    def knows_extended_timeout(self, ieee: t.EUI64) -> bool:
+        """Whether the next unicast to ``ieee`` skips the NCP's extended-timeout query."""
+        return isinstance(self._ezsp, HubEzsp) and self._ezsp.knows_extended_timeout(ieee)
+
+    def _forget_extended_timeout(self, ieee: t.EUI64) -> None:
+        if isinstance(self._ezsp, HubEzsp):
+            self._ezsp.forget(ieee)
+
+    def handle_join(self, nwk: t.NWK, ieee: t.EUI64, parent_nwk: t.NWK, *, handle_rejoin: bool = True) -> None:
+        """A join, rejoin or new address: the NCP's entry for the device may be a new one."""
+        self._forget_extended_timeout(ieee)
+        super().handle_join(nwk, ieee, parent_nwk, handle_rejoin=handle_rejoin)
+
+    def handle_leave(self, nwk: t.NWK, ieee: t.EUI64) -> None:
+        self._forget_extended_timeout(ieee)
+        super().handle_leave(nwk, ieee)
 
 
 def zigpy_eui64(display: bytes) -> t.EUI64:

@@ -28,13 +28,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from conformance_bench import EmulatorBench, OperatorBench, version_text
-from conformance_helpers import read_version
 
 from harness.evidence import CheckRecord, Outcome
 from harness.hub.run import HubRun
 from harness.plugin import SELECTION_KEY
 from harness.rig import DeviceUnderTest, Rig
+from tests.fixtures.conformance_bench import EmulatorBench, OperatorBench, version_text
+from tests.fixtures.conformance_helpers import read_version
 
 PATIENCE_HELP = ("cap, in seconds, on every window in which a conformance test waits for a device to act "
                  "(the CH's OTA stall and query timeouts, the activation window, the SECMP0056 read window). "

@@ -12,7 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conformance_helpers import (
+
+from harness.evidence import TransferEventKind, TransferOutcome
+from harness.hub.images import ImageFacts, OfferedImage
+from harness.hub.ota_session import NotifyType
+from harness.ota import OtaError
+from harness.ota.header import decode_header
+from tests.fixtures.conformance_helpers import (
     check,
     data_blocks,
     events,
@@ -23,12 +29,6 @@ from conformance_helpers import (
     timeline,
     version,
 )
-
-from harness.evidence import TransferEventKind, TransferOutcome
-from harness.hub.images import ImageFacts, OfferedImage
-from harness.hub.ota_session import NotifyType
-from harness.ota import OtaError
-from harness.ota.header import decode_header
 
 
 async def expect_unchanged(hub, dut, baseline: int) -> None:

@@ -12,9 +12,17 @@ import asyncio
 import time
 
 import pytest
-from conformance_helpers import check, events, expect, expect_outcome, expect_sequence, failure, timeline
 
 from harness.evidence import Outcome, TransferEventKind, TransferOutcome
+from tests.fixtures.conformance_helpers import (
+    check,
+    events,
+    expect,
+    expect_outcome,
+    expect_sequence,
+    failure,
+    timeline,
+)
 
 #: How long the CH asks the device to wait (WAIT_FOR_DATA), in whole seconds as on the wire (UTCTime).
 WAIT_S = 1.0

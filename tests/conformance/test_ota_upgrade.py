@@ -8,7 +8,9 @@ the tests does not matter. Each checks the whole alert sequence against the expe
 from __future__ import annotations
 
 import pytest
-from conformance_helpers import (
+
+from harness.evidence import TransferOutcome
+from tests.fixtures.conformance_helpers import (
     check,
     data_blocks,
     expect,
@@ -18,8 +20,6 @@ from conformance_helpers import (
     read_version,
     version,
 )
-
-from harness.evidence import TransferOutcome
 
 
 async def expect_running(hub, dut, wanted: int, why: str) -> None:

@@ -8,9 +8,9 @@ in the report, as evidence a reviewer can read.
 from __future__ import annotations
 
 import pytest
-from conformance_helpers import check, expect
 
 from harness.rig import EZSP_VERSIONS
+from tests.fixtures.conformance_helpers import check, expect
 
 #: ZCL clusters a GB HAN device must be a client of for the CH to serve it (ZSE 1.x).
 OTA_CLUSTER = 0x0019

@@ -10,10 +10,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conformance_helpers import check, expect, failure
 
 from harness.evidence import Outcome, TenancyRead
 from harness.hub.gpf import COT_DATE_ATTRIBUTE
+from tests.fixtures.conformance_helpers import check, expect, failure
 
 
 def tenancy_of(profile):

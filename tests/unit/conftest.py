@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from test_emulator_device_fakes import Air
+
+from tests.fixtures.emulator_device_fakes import Air
 
 
 @pytest.fixture

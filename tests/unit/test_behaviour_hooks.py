@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import zigpy.types as t
-from test_emulator_device_fakes import GPF_EP, NEW, OLD, Air, Gpf, OtaServer, Status, tagged_image
 from zigpy.zcl import foundation
 
 from harness.emulator.air import SE_PROFILE, AirFrame
@@ -27,9 +26,9 @@ from harness.emulator.devices.behaviours import (
     WaitForData,
     register_behaviour,
 )
+from tests.fixtures.emulator_device_fakes import GPF_EP, NEW, OLD, Air, Gpf, OtaServer, Status, tagged_image
 
 #: The fake coordinator and OTA server, with their ``air`` fixture.
-pytest_plugins = ("test_emulator_device_fakes",)
 
 Register = Callable[[type[Conformant]], type[Conformant]]
 

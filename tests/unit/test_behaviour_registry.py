@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rigfiles import emulated_rig_text, make_tree
 
 from harness.cli import main
 from harness.emulator.devices import behaviours
@@ -31,6 +30,7 @@ from harness.emulator.devices.behaviours import (
     register_behaviour,
 )
 from harness.rig import RigError, load_rig
+from tests.fixtures.rigfiles import emulated_rig_text, make_tree
 
 pytest_plugins = ("pytester",)
 

@@ -13,13 +13,13 @@ import struct
 from pathlib import Path
 
 import pytest
-from emulatedhub import PPMID, RIG_FILE
 
 import harness.hub
 from harness.capture.sniffer import Sniffer
 from harness.emulator.server import EmulatedRadio
 from harness.hub.settings import HubSettings
 from harness.rig import load_rig
+from tests.fixtures.emulatedhub import PPMID, RIG_FILE
 
 
 def frames_in(path: Path) -> list[bytes]:

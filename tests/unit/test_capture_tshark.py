@@ -22,7 +22,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from emulatedhub import PPMID, RIG_FILE
 
 import harness.hub
 from harness.capture.keys_file import KEYS_FILE_NAME, tshark_key_options
@@ -30,6 +29,7 @@ from harness.emulator.server import EmulatedRadio
 from harness.evidence import TransferEventKind, TransferOutcome, TransferRecord
 from harness.hub.settings import HubSettings
 from harness.rig import load_rig
+from tests.fixtures.emulatedhub import PPMID, RIG_FILE
 
 TSHARK = shutil.which("tshark")
 pytestmark = pytest.mark.skipif(

@@ -13,7 +13,6 @@ import random
 from dataclasses import replace
 
 import pytest
-from test_emulator_device_fakes import Air
 
 from harness.crypto.cbke import KeyEstablishmentKeys, Role, calculate_keys, generate_ephemeral_key
 from harness.crypto.ecqv import CryptoSuite, KeyPair
@@ -31,6 +30,7 @@ from harness.hub.key_establishment import (
     Peer,
 )
 from harness.secret import Secret
+from tests.fixtures.emulator_device_fakes import Air
 
 CH_EP = 0x0A
 FAST_SERVER = KeyEstablishmentSettings(response_margin_s=0.5, ephemeral_data_generate_time_s=1,
@@ -187,11 +187,13 @@ async def test_a_refused_device_holds_off_for_the_wait_time_then_joins_in_a_new_
     device, outcome = await bench.join("cbke_suite1_only")
     await device.wait_for("left", timeout=2)
     attempts = len(device.events.named("join_attempt"))
-    air.han.permit_joining(60)  # a new window at once: the device must not take it yet
-    await asyncio.sleep(0.05)
+    # A new window at once: the device must not take it yet. Whether it tries is decided when the
+    # window opens (its hold-off), so that is the state to check, not a pause.
+    air.han.permit_joining(60)
+    assert not device.key_establishment.may_join()
     assert len(device.events.named("join_attempt")) == attempts
     device.set_behaviour("conformant")
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # the hold-off the server dictated (4 s x 0.05): the device may join after it
     _started, finished = bench.core.expect(device.eui64)
     air.han.permit_joining(60)
     assert (await asyncio.wait_for(finished, 10)).established
@@ -204,7 +206,8 @@ async def test_a_secure_rejoin_with_a_key_held_does_not_run_cbke_again(air: Air)
     mark = device.events.mark()
     device.reboot()
     await device.wait_for("rejoined", since=mark, timeout=2)
-    await asyncio.sleep(0.05)
+    # After a join the device decides on CBKE before it reads tenancy: once it reads, it has decided.
+    await device.wait_for("tenancy_read_sent", since=mark, timeout=2)
     assert device.events.find("cbke_started", since=mark) is None
 
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from rigfiles import make_tree, real_rig_text
 
 from harness.cli import main
+from tests.fixtures.rigfiles import make_tree, real_rig_text
 
 
 @pytest.fixture

@@ -7,16 +7,13 @@ sit at a prompt nobody will answer.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
-from conformance_bench import OperatorBench  # noqa: E402
-
-from harness.rig import OperatorPolicy, load_rig  # noqa: E402
+from harness.rig import OperatorPolicy, load_rig
+from tests.fixtures.conformance_bench import OperatorBench
 
 #: Any rig will do: an OperatorBench never looks at the radio, only at the rig's policy and power.
 RIG = Path(__file__).resolve().parents[2] / "rigs" / "emulated.toml"

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from harness.emulator.devices.behaviours import available_behaviours
+from harness.emulator.devices.settings import DeviceTimings
 from harness.rig import load_rig
 from harness.tomlread import ConfigError, Table, load_toml
 
@@ -38,8 +39,11 @@ MAPS_ENV = "HARNESS_DEFECT_MAPS"
 RIG_ENV = "HARNESS_DEFECTS_RIG"
 DEFECTS_RIG = Path(os.environ.get(RIG_ENV) or REPO / "rigs" / "emulated-defects.toml")
 
-#: Windows for the run: emulated devices answer within milliseconds, so a silent one may fail fast.
-RUN_OPTIONS = ("--patience=1", "--quiet-window=1")
+#: Windows for the run, from the emulated devices' own timings (the rig leaves them at their
+#: defaults): a conformant device acts within its longest own pause, so a device silent for that
+#: long fails, and one that has not misbehaved within it is not going to.
+WINDOW_S = DeviceTimings().longest_own_pause_s
+RUN_OPTIONS = (f"--patience={WINDOW_S:g}", f"--quiet-window={WINDOW_S:g}")
 
 #: The one conformance test a device with Image Page Requests must pass (the controls prove the page path).
 PAGE_REQUESTS = "test_page_requests_are_served_where_the_device_uses_them"

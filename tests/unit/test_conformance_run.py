@@ -1,6 +1,6 @@
 """The conformance suite as a lab runs it: the report, the evidence and the JUnit XML it leaves, and no secret in any of them.
 
-One run (tests/unit/conformance_run.py) of ``pytest tests/conformance`` on the emulated rig with
+One run (tests/fixtures/conformance_run.py) of ``pytest tests/conformance`` on the emulated rig with
 planted secrets, with DEBUG logging live on the terminal and captured into every report.
 """
 
@@ -11,9 +11,9 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-from conformance_run import ConformanceRun, planted_run, planted_secrets
 
 from harness.report.scan import find_secrets
+from tests.fixtures.conformance_run import ConformanceRun, planted_run, planted_secrets
 
 #: Conformance tests whose evidence the report must carry (one parametrisation each is enough).
 KEY_TESTS = ("test_good_image_is_transferred_activated_and_read_back[ppmid1-ppmid-next]",

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 import pytest
 from cryptography import x509
-from test_emulator_device_fakes import NEW, OLD, Air, OtaServer, tagged_image
 
 from harness.emulator.devices.behaviours import CS09_DEFECTS, ActivationFails, Conformant
 from harness.emulator.devices.cs09 import Cs09Draft, build_cs09
 from harness.emulator.devices.signing import SigningAuthority, default_authority
 from harness.gbcs import CraFlag, FirmwareActivationAlert, GbcsMessage, decode
 from harness.gbcs.codes import RTDS_ACCESS_CONTROL_BROKER
+from tests.fixtures.emulator_device_fakes import NEW, OLD, Air, OtaServer, tagged_image
 
 PPMID = bytes.fromhex("00DB1234567890A4")
 OTHER = bytes.fromhex("00DB1234567890A5")

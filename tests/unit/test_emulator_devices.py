@@ -15,7 +15,11 @@ from dataclasses import replace
 import pytest
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
-from test_emulator_device_fakes import (
+from zigpy.zcl import foundation
+
+from harness.emulator.air import SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
+from harness.emulator.devices import BEHAVIOURS, LinkState
+from tests.fixtures.emulator_device_fakes import (  # noqa: F401 -- air is a fixture
     CH_EP,
     FAST,
     GPF_EP,
@@ -39,10 +43,6 @@ from test_emulator_device_fakes import (
     supplier_keys,
     tagged_image,
 )
-from zigpy.zcl import foundation
-
-from harness.emulator.air import SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
-from harness.emulator.devices import BEHAVIOURS, LinkState
 
 
 # ------------------------------------------------------------------------------------------------
@@ -122,9 +122,10 @@ async def test_gb_device_refuses_the_well_known_key(air: Air) -> None:
 async def test_no_join_attempt_while_permit_joining_is_closed(air: Air) -> None:
     device = air.device()
     air.give_key(device)
-    air.han.permit_joining(60)
-    air.han.permit_joining(0)
-    await asyncio.sleep(0.05)
+    air.han.permit_joining(60)  # the device starts its join loop ...
+    air.han.permit_joining(0)  # ... which must find the window closed before its first attempt
+    assert device._join_task is not None
+    await asyncio.wait_for(device._join_task, 1)
     assert not device.joined
     assert air.coordinator.joins == []
 
@@ -361,8 +362,8 @@ async def test_block_response_abort_stops_the_download(air: Air) -> None:
     device = await air.joined()
     server = OtaServer(air.han, tagged_image(400), abort_at_offset=80)
     server.notify(device)
-    await device.wait_for("server_abort", timeout=3)
-    await asyncio.sleep(0.05)
+    # The abort takes the client back to Normal; only a downloading client asks for blocks.
+    await device.wait_for("ota_state", where=lambda e: e.details["input"] == "server_abort", timeout=3)
     assert max(int(b.file_offset) for b in server.named("image_block")) == 80
     assert not server.named("upgrade_end")
     assert ota_attr(device, 0x0006) == UpgradeStatus.Normal and ota_attr(device, 0x0001) == 0
@@ -373,7 +374,8 @@ async def test_offer_for_another_manufacturer_is_ignored(air: Air) -> None:
     server = OtaServer(air.han, tagged_image(100, manufacturer=0x1234))
     server.notify(device)
     await device.wait_for("offer_ignored", timeout=2)
-    await asyncio.sleep(0.05)
+    # Ignoring the offer ends the query session: the client is idle, so it asks for nothing more.
+    await device.wait_for("ota_state", where=lambda e: e.details["input"] == "no_image", timeout=2)
     assert not server.named("image_block")
 
 
@@ -429,7 +431,8 @@ async def test_image_notify_for_another_manufacturer_is_ignored(air: Air) -> Non
     notify = Ota.ImageNotifyCommand(payload_type=1, query_jitter=100, manufacturer_code=0x1234)
     await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, hdr.serialize() + notify.serialize()))
     await device.wait_for("image_notify", timeout=1)
-    await asyncio.sleep(0.02)
+    # The notify is handled as it is recorded: a query would have started its session by now.
+    assert not device.ota._session_running
     assert not device.events.named("query_sent")
 
 
@@ -542,7 +545,7 @@ async def test_leaves_han_part_way_through_a_transfer(air: Air) -> None:
     server = OtaServer(air.han, image)
     server.notify(device)
     await device.wait_for("left_han", timeout=3)
-    await asyncio.sleep(0.05)
+    await device.wait_for("link_state", where=lambda e: e.details.get("new") == "gone", timeout=3)
     last = max(int(b.file_offset) for b in server.named("image_block"))
     assert last < len(image) and not server.named("upgrade_end")
     assert not await air.han.unicast(AirFrame(0, device.nwk, ZDO_PROFILE, 0x0002, 0, 0, b"\x01" + t.NWK(device.nwk).serialize()))
@@ -619,7 +622,8 @@ async def test_never_reads_tenancy(air: Air) -> None:
     gpf = Gpf(air.han)
     device = await air.joined(behaviour="never_reads_tenancy")
     await device.wait_for("tenancy_read_suppressed", timeout=1)
-    await asyncio.sleep(0.02)
+    # The device records this instead of starting a read (the two branches exclude each other).
+    assert device.events.find("tenancy_read_sent") is None
     assert gpf.reads == []
 
 

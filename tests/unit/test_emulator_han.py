@@ -7,7 +7,10 @@ import random
 
 import pytest
 import zigpy.types as t
-from test_emulator_device_fakes import (
+
+from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, SE_PROFILE, ZDO_PROFILE, AirFrame
+from harness.emulator.han import VirtualHan
+from tests.fixtures.emulator_device_fakes import (
     FAST,
     Air,
     FakeCoordinator,
@@ -16,9 +19,6 @@ from test_emulator_device_fakes import (
     read_response,
     tagged_image,
 )
-
-from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, SE_PROFILE, ZDO_PROFILE, AirFrame
-from harness.emulator.han import VirtualHan
 
 
 def node_desc_req(nwk: int) -> AirFrame:

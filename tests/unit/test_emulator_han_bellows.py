@@ -23,7 +23,6 @@ import pytest
 import zigpy.device
 import zigpy.types as zt
 import zigpy.util
-from test_emulator_device_fakes import HW, IMAGE_TYPE, INSTALL_CODE, MFR, NEW, OLD, tagged_image
 from zigpy.ota import OtaImageWithMetadata
 from zigpy.ota.image import OTAImage
 from zigpy.ota.providers import BaseOtaImageMetadata
@@ -36,6 +35,7 @@ from harness.emulator.testing import bellows_config, write_formed_nvram
 from harness.hub.radio import HubApplication as ControllerApplication
 from harness.hub.radio import SmartEnergyDevice
 from harness.secret import Secret
+from tests.fixtures.emulator_device_fakes import HW, IMAGE_TYPE, INSTALL_CODE, MFR, NEW, OLD, tagged_image
 
 EUI64 = bytes.fromhex("000D6F000B123451")
 IEEE = zt.EUI64(EUI64[::-1])

@@ -393,7 +393,11 @@ async def test_cli_serves_until_interrupted_and_prints_the_port_first() -> None:
 
     repo = Path(__file__).resolve().parents[2]
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())",
+        # A shell starts a background job with SIGINT ignored and a child inherits that, so
+        # Python would install no handler: restore it, so the test means the same however pytest
+        # was started.
+        sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                              "from harness.cli import main; sys.exit(main())",
         "emulator", "serve", "--rig", "emulated", "--tcp", "127.0.0.1:0",
         cwd=repo, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from emulatedhub import PPMID, RIG_FILE, joined_hub
 
 import harness.hub
 from harness.emulator.server import EmulatedRadio
@@ -35,6 +34,7 @@ from harness.hub.settings import HubSettings
 from harness.ota.samples import ch_key_pair
 from harness.rig import load_rig
 from harness.secret import Secret
+from tests.fixtures.emulatedhub import PPMID, RIG_FILE, joined_hub
 
 TEST_SETTINGS = HubSettings(join_timeout_s=10, interview_timeout_s=10)
 

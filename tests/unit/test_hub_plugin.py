@@ -104,7 +104,7 @@ def test_harness_rig_check_inside_a_session_brings_up_its_own_run(pytester: pyte
 
 
 def test_a_radio_that_does_not_answer_stops_the_session_once(pytester: pytest.Pytester) -> None:
-    from rigfiles import make_tree, real_rig_text
+    from tests.fixtures.rigfiles import make_tree, real_rig_text
 
     make_tree(pytester.path, {"bench": real_rig_text("bench", port='"tcp://127.0.0.1:9"')})
     pytester.makepyfile(test_many="\n".join(f"async def test_{i}(hub):\n    pass\n" for i in range(10)))

@@ -7,7 +7,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from rigfiles import emulated_rig_text, make_tree, real_rig_text
+
+from tests.fixtures.rigfiles import emulated_rig_text, make_tree, real_rig_text
 
 pytest_plugins = ("pytester",)
 

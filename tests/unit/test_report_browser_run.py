@@ -1,7 +1,7 @@
 """The REAL conformance report, as a reviewer sees it: rendered in headless Chromium.
 
 pytest-html builds the results table in the browser, so the file alone proves little; here the
-report of a real conformance run (tests/unit/conformance_run.py) is loaded with every test's
+report of a real conformance run (tests/fixtures/conformance_run.py) is loaded with every test's
 details open, and the DOM after the scripts ran must show the header, the devices, each key
 test's evidence, and no script error.
 """
@@ -12,9 +12,9 @@ import os
 import re
 
 import pytest
-from conformance_run import ConformanceRun, planted_run
 
 from harness.report import browser
+from tests.fixtures.conformance_run import ConformanceRun, planted_run
 
 
 @pytest.fixture(scope="module")

@@ -33,15 +33,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rigfiles import (
-    IHD_INSTALL_CODE,
-    NETWORK_KEY,
-    PPMID_INSTALL_CODE,
-    PROFILES,
-    SECRETS,
-    emulated_rig_text,
-    real_rig_text,
-)
 
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, ExpectationsError, load_expectations
 from harness.hub.gpf import DEFAULT_GPF_FILE, GpfDataError, load_gpf
@@ -50,6 +41,15 @@ from harness.ota import OtaError
 from harness.profiles import ProfileError, load_profile
 from harness.rig import RigError, load_rig
 from harness.tomlread import ConfigError, display_path
+from tests.fixtures.rigfiles import (
+    IHD_INSTALL_CODE,
+    NETWORK_KEY,
+    PPMID_INSTALL_CODE,
+    PROFILES,
+    SECRETS,
+    emulated_rig_text,
+    real_rig_text,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SUPPLIER_KEY = REPO / "firmware_images" / "keys" / "TEST-ONLY-supplier-public.pem"

@@ -26,7 +26,6 @@ from typing import Any
 
 import bellows.ash
 import pytest
-from emulatedhub import PPMID, RIG_FILE, joined_hub
 
 from harness.emulator.ash import AshTimings
 from harness.emulator.server import EmulatedRadio
@@ -44,6 +43,7 @@ from harness.hub.commshub import HubError
 from harness.hub.settings import HubSettings
 from harness.report.svg_timeline import timeline_svg
 from harness.rig import Rig, load_rig
+from tests.fixtures.emulatedhub import PPMID, RIG_FILE, joined_hub
 
 IMAGE = "ppmid-next"  # 4222 bytes: ~106 blocks of 40 bytes, ~700 ASH frames each way
 
@@ -75,7 +75,7 @@ def fast_host_ash(monkeypatch: pytest.MonkeyPatch) -> None:
 def emulated_hub(
     rig: Rig, *, settings: HubSettings = FAST, behaviour: str | None = None, **radio_options: Any
 ) -> AbstractAsyncContextManager[tuple[EmulatedRadio, CommsHub]]:
-    """:func:`emulatedhub.joined_hub` with this file's fast timings and its join deadline."""
+    """:func:`tests.fixtures.emulatedhub.joined_hub` with this file's fast timings and its join deadline."""
     radio_options.setdefault("ash_timings", NCP_ASH)
     return joined_hub(rig, settings=settings, behaviour=behaviour, join_deadline_s=DEADLINE_S, **radio_options)
 

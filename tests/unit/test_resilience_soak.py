@@ -17,7 +17,9 @@ import contextlib
 import time
 
 import pytest
-from test_resilience_faults import (  # noqa: F401
+
+from harness.evidence import EvidenceLog, TransferOutcome, TransferRecord
+from tests.unit.test_resilience_faults import (  # noqa: F401
     DEADLINE_S,
     IMAGE,
     PPMID,
@@ -26,8 +28,6 @@ from test_resilience_faults import (  # noqa: F401
     held_image_sha256,
     rig,
 )
-
-from harness.evidence import EvidenceLog, TransferOutcome, TransferRecord
 
 TRANSFERS = int(__import__("os").environ.get("SOAK_TRANSFERS", "50"))
 FRAME_LOSS = 0.01

@@ -7,16 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from rigfiles import (
-    IHD_INSTALL_CODE,
-    NETWORK_KEY,
-    PPMID_INSTALL_CODE,
-    PROFILES,
-    SECRETS,
-    emulated_rig_text,
-    make_tree,
-    real_rig_text,
-)
 
 from harness.profiles import ProfileError, load_profile
 from harness.rig import (
@@ -29,6 +19,16 @@ from harness.rig import (
     session_is_interactive,
 )
 from harness.secret import Secret
+from tests.fixtures.rigfiles import (
+    IHD_INSTALL_CODE,
+    NETWORK_KEY,
+    PPMID_INSTALL_CODE,
+    PROFILES,
+    SECRETS,
+    emulated_rig_text,
+    make_tree,
+    real_rig_text,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

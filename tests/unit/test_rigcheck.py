@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rigfiles import make_tree
 
 from harness.ota import GbcsUpgradeImage, OtaImage
 from harness.rig import Rig, load_rig
@@ -17,6 +16,7 @@ from harness.rigcheck import (
     check_referenced_files,
     registered_checks,
 )
+from tests.fixtures.rigfiles import make_tree
 
 
 @pytest.fixture

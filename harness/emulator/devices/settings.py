@@ -66,6 +66,15 @@ class DeviceTimings:
     #: time, MinimumBlockPeriod, response spacing): 1.0 = real time; tests use e.g. 0.01.
     time_scale: float = 1.0
 
+    @property
+    def longest_own_pause_s(self) -> float:
+        """The longest a conformant device waits of its own accord before its next act, on a HAN
+        that loses no frames: after joining, while rebooting into a new image, before re-asking
+        for the rest of a page. Past it, a device that has not acted is not going to (short of a
+        lost frame: ``response_timeout_s`` covers that). What a test watching for an act -- or
+        for its absence -- on an emulated HAN need wait, plus the time to carry the frames."""
+        return max(self.after_join_s, self.reboot_s, self.page_timeout_s)
+
     def scaled(self, factor: float) -> DeviceTimings:
         """All own delays multiplied by ``factor`` (server-dictated waits keep ``time_scale``)."""
         return replace(

@@ -1,0 +1,1 @@
+"""The device conformance suite, run against whatever ``--rig`` names."""

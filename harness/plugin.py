@@ -364,6 +364,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     if "harness.hub.session" in sys.modules:  # only a run that used the hub has anything to close
         sys.modules["harness.hub.session"].close_runs()
+    if "harness.places" in sys.modules:  # a rig's labgrid place, held since the rig check: free it
+        sys.modules["harness.places"].release_all()
 
 
 def live_display(config: pytest.Config) -> Any:

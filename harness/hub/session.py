@@ -46,7 +46,14 @@ class HubRun:
         return self.rig.radio.emulated is not None
 
     def port(self) -> str | None:
-        """The radio's port: the emulator's (started now, on its own thread) or None for the rig's own."""
+        """The radio's port: the emulator's (started now, on its own thread), where the rig's labgrid
+        place exports it (the place acquired now if the rig check has not), or None for the rig's own."""
+        if self.rig.radio.place is not None:
+            from harness.places import lease_for
+
+            serial = lease_for(self.rig).serial
+            assert serial is not None
+            return serial.url
         if not self.emulated:
             return None
         if self.radio is None:
@@ -56,6 +63,10 @@ class HubRun:
         return self.radio.port
 
     def new_hub(self, **kwargs: Any) -> CommsHub:
+        if self.rig.radio.place is not None:
+            from harness.places import lease_for
+
+            kwargs.setdefault("port_diagnosis", lease_for(self.rig).serial_problem)
         return CommsHub(
             self.rig,
             port=self.port(),

@@ -64,8 +64,17 @@ class OperatorBench:
         """Nothing to do: a bench device stays where the operator put it."""
 
     async def rejoin(self, dut: DeviceUnderTest) -> None:
-        """Make the device join again: switch its power by command, else a manual step."""
+        """Make the device join again: switch its power by command or through the rig's labgrid place
+        (labgrid's power driver), else a manual step."""
         power = self.rig.power
+        if power is not None and power.kind == "place":
+            from harness.places import PlaceError, lease_for
+
+            try:
+                await asyncio.to_thread(lease_for(self.rig).power_cycle, resource=power.resource)
+            except PlaceError as exc:
+                pytest.fail(f"{self.rig.path}: power through the place: {exc}", pytrace=False)
+            return
         if power is not None and power.kind == "command":
             for argv in (power.off_command, power.on_command):
                 process = await asyncio.create_subprocess_exec(*argv)

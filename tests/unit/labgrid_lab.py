@@ -259,6 +259,8 @@ def place_rig(directory: Path, name: str, *, place: str | None = None, coordinat
     text = text.replace('"../firmware_images/', f'"{REPO}/firmware_images/')
     text = re.sub(r"^\[radio\.emulated\]\n(?:[^\[\n].*\n|\n)*", "", text, flags=re.M)
     text = re.sub(r"^\[devices\.emulation\]\n(?:[^\[\n].*\n|\n)*", "", text, flags=re.M)
+    # A bench nobody attends: a manual step (re-flash, power-cycle by hand) skips its test.
+    text = re.sub(r"^\[operator\]\n(?:[^\[\n].*\n|\n)*", "[operator]\nnon_interactive = \"skip\"\n\n", text, flags=re.M)
     radio = f'place = "{place if place is not None else name}"\n'
     if coordinator is not None:
         radio += f'coordinator = "{coordinator}"\n'

@@ -371,7 +371,7 @@ class _RigReader:
         if place is not None and emulated is not None:
             table.fail("place", "must not be set with [radio.emulated]: the emulator provides its own port")
         if emulated is None and port is None and place is None:
-            table.fail(None, "needs 'port' (a real radio), 'place' (a labgrid place) or a [radio.emulated] table")
+            table.fail(None, "needs either 'port' (a real radio), 'place' (a labgrid place) or a [radio.emulated] table")
         config = table.table("ezsp_config", None)
         ezsp_config = {}
         if config is not None:

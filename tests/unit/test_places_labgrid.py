@@ -8,6 +8,7 @@ subprocesses, as an engineer types them: ``pytest tests/conformance --rig=bench`
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -246,3 +247,34 @@ def test_the_emulated_rig_is_untouched_by_labgrid(tmp_path: Path) -> None:
                              "-p", "no:cacheprovider", f"--evidence={tmp_path / 'e.json'}"],
                             cwd=REPO, env={**os.environ, "CI": "true"}, text=True, capture_output=True, timeout=120)
     assert result.returncode == 0, last_lines(result)
+
+
+def test_two_benches_run_at_once_and_merge_into_one_report_where_a_missing_bench_shows(lab: Lab, tmp_path: Path) -> None:
+    for name in ("bench-a", "bench-b"):
+        lab.add_bench(name)
+    rigs = [place_rig(tmp_path, name) for name in ("bench-a", "bench-b", "bench-c")]  # no place bench-c exists
+    html = tmp_path / "signoff.html"
+
+    result = harness(lab, "signoff", *(f"--rig={rig}" for rig in rigs), "--html", str(html),
+                     "--", "-k", "not test_wait_for_data_is_honoured")
+
+    assert result.returncode == 2, last_lines(result)   # a bench did not complete
+    said = dict(line.split(": ", 1) for line in result.stdout.splitlines() if line.startswith("bench-") and "test(s)" in line)
+    assert said["bench-a"].startswith("completed;") and said["bench-b"].startswith("completed;"), said
+    assert said["bench-c"].startswith("stopped (rig 'bench-c' is not ready: radio port: labgrid place 'bench-c'"), said
+    assert "does not exist (places there: bench-a, bench-b)" in said["bench-c"]
+    page = html.read_text(encoding="utf-8")
+    for row in ("bench-a · ihd1", "bench-a · ppmid1", "bench-b · ihd1", "bench-b · ppmid1",
+                "bench-c · ihd1 — bench stopped", "bench-c · ppmid1 — bench stopped"):
+        assert f"<strong>{row}</strong>" in page, row
+    assert re.search(r"Overall verdict </strong><span class=\"hh-verdict [^\"]+\"[^>]*>INCOMPLETE", page)
+    assert page.count("Rig bench-") == 3    # each rig's own run header and tests
+    for name in ("bench-a", "bench-b"):     # each bench ran its own suite on its own radio
+        evidence = json.loads((tmp_path / "signoff.signoff" / f"{name}.evidence.json").read_text())
+        assert evidence["run"]["bench"]["status"] == "completed"
+        assert evidence["run"]["radio"].endswith(f":{lab.benches[name].serial_port}")
+
+    files = sorted((tmp_path / "signoff.signoff").glob("*.evidence.json"))
+    again = harness(lab, "report", "render", *map(str, files), "-o", str(tmp_path / "again.html"))
+    assert again.returncode == 0, last_lines(again)
+    assert "<strong>bench-c · ihd1 — bench stopped</strong>" in (tmp_path / "again.html").read_text(encoding="utf-8")

@@ -108,9 +108,11 @@ def merged_matrix(benches: Sequence[BenchRun]) -> VerdictMatrix:
 def benches_table(benches: Sequence[BenchRun]) -> Html:
     rows = []
     for bench in benches:
-        shown = verdict("PASS" if bench.completed else "INCOMPLETE", title=bench.reason or None)
+        # A completed run is not a verdict on the devices (the matrix is); only a run that did not complete is flagged.
+        shown = text(bench.status) if bench.completed else join([verdict("INCOMPLETE", title=bench.reason), " ",
+                                                                  text(bench.status)])
         rows.append([
-            tag("strong", bench.rig), join([shown, " ", text(bench.status)]),
+            tag("strong", bench.rig), shown,
             text("—" if bench.exit_code is None else str(bench.exit_code)),
             text(str(len(bench.tests))), text(bench.run.get("radio") or "—"), text(bench.reason or "—"),
             mono(bench.source),

@@ -125,6 +125,9 @@ class PlaceLease:
     # -- running labgrid's client on its own loop -------------------------------------------------
 
     def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float = CALL_TIMEOUT_S) -> T:
+        if self._loop.is_closed() or not self._thread.is_alive():
+            coroutine.close()
+            raise PlaceError(f"{self.where} was already released by this run")
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
             return future.result(timeout)
@@ -327,9 +330,13 @@ class PlaceLease:
             await session.close()
 
     def close(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=CALL_TIMEOUT_S)
+        """Stop the client's loop and thread (the session is closed by :meth:`release`)."""
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=CALL_TIMEOUT_S)
+        if not self._thread.is_alive():
+            self._loop.close()
 
 
 # -- one lease per place and process ----------------------------------------------------------------

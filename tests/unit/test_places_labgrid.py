@@ -8,8 +8,8 @@ subprocesses, as an engineer types them: ``pytest tests/conformance --rig=bench`
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from labgrid_lab import BIN, REPO, Lab, place_rig, skip_without_lab, wait_until
+from labgrid_lab import BIN, REPO, Lab, place_rig, skip_without_lab
 
 #: A whole conformance run through a place takes about 15 s here; this bounds a hang, not the run.
 RUN_TIMEOUT_S = 300
@@ -42,8 +41,47 @@ def harness(lab: Lab, *args: str, user: str | None = None, timeout: float = RUN_
 
 
 def pytest_run(lab: Lab, *args: str, evidence: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", *args, f"--evidence={evidence}", "-p", "no:randomly"],
+    return subprocess.run([sys.executable, "-m", "pytest", *args, f"--evidence={evidence}"],
                           cwd=REPO, env=lab.env(), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+
+
+#: A test file that sits in the run until it is stopped, after saying so.
+STUCK = "def test_stuck(rig):\n    print('STUCK', flush=True)\n    import time\n    time.sleep(600)\n"
+#: A test file doing what the conformance suite does to make a device rejoin on a real bench.
+REJOIN = (f"import sys\nsys.path.insert(0, {str(REPO / 'tests' / 'conformance')!r})\n"
+          "from conformance_bench import OperatorBench\n\n"
+          "async def test_rejoin(rig):\n"
+          "    await OperatorBench(rig, None).rejoin(rig.devices[0])\n")
+
+
+def file_run_argv(tmp_path: Path, source: str, rig: Path, evidence: Path) -> list[str]:
+    """pytest on a test file of ``source``, with the repository's ini options (asyncio mode, plugins)."""
+    test = tmp_path / "test_in_place.py"
+    test.write_text(source, encoding="utf-8")
+    return [sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-s", "-p", "no:cacheprovider",
+            f"-c={REPO / 'pyproject.toml'}", f"--evidence={evidence}"]
+
+
+def run_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, evidence: Path | None = None,
+             **env: str) -> subprocess.CompletedProcess[str]:
+    argv = file_run_argv(tmp_path, source, rig, evidence or tmp_path / "e.json")
+    return subprocess.run(argv, cwd=REPO, env=lab.env(**env), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+
+
+def start_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, evidence: Path | None = None,
+               until: str | None = None) -> subprocess.Popen[str]:
+    """The run, started; with ``until``, returned once it has printed that word."""
+    argv = file_run_argv(tmp_path, source, rig, evidence or tmp_path / "e.json")
+    run = subprocess.Popen(argv, cwd=REPO, env=lab.env(), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+    if until is not None:
+        assert run.stdout is not None
+        for line in run.stdout:
+            if until in line:
+                break
+        else:
+            pytest.fail(f"the run ended before printing {until!r}", pytrace=False)
+    return run
 
 
 def last_lines(result: subprocess.CompletedProcess[str], n: int = 15) -> str:
@@ -100,14 +138,10 @@ def test_a_place_held_by_someone_else_stops_the_run_with_who_and_since_when(lab:
 def test_a_second_client_is_refused_while_a_run_holds_the_place(lab: Lab, tmp_path: Path) -> None:
     lab.add_bench("bench-a")
     rig = place_rig(tmp_path, "bench-a")
-    test = tmp_path / "test_hold.py"
-    test.write_text("def test_hold(rig):\n    input()\n", encoding="utf-8")  # holds until told to end
-    run = subprocess.Popen([sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-s", "-p", "no:cacheprovider",
-                            f"-c={REPO / 'pyproject.toml'}", f"--evidence={tmp_path / 'e.json'}"],
-                           cwd=REPO, env=lab.env(), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
+    run = start_file(lab, tmp_path, "def test_hold(rig):\n    print('HOLDING', flush=True)\n    input()\n", rig,
+                     until="HOLDING")  # holds the place until told to end
     try:
-        wait_until("the run holding the place", lambda: lab.holder("bench-a") is not None, timeout=60)
+        assert lab.holder("bench-a") is not None
 
         refused = lab.client("-p", "bench-a", "acquire", user="bob", check=False)
 
@@ -125,16 +159,7 @@ def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: 
     lab.add_bench("bench-a")
     rig = place_rig(tmp_path, "bench-a")
     evidence = tmp_path / "evidence.json"
-    test = tmp_path / "test_stuck.py"
-    test.write_text("def test_first(rig):\n    pass\n\n\ndef test_stuck(rig):\n    print('STUCK', flush=True)\n"
-                    "    import time\n    time.sleep(600)\n", encoding="utf-8")
-    run = subprocess.Popen([sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-s", "-p", "no:cacheprovider",
-                            f"-c={REPO / 'pyproject.toml'}", f"--evidence={evidence}"],
-                           cwd=REPO, env=lab.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert run.stdout is not None
-    for line in run.stdout:
-        if "STUCK" in line:
-            break
+    run = start_file(lab, tmp_path, "def test_first(rig):\n    pass\n\n\n" + STUCK, rig, evidence=evidence, until="STUCK")
     assert lab.holder("bench-a") is not None
 
     run.send_signal(getattr(signal, how))
@@ -148,16 +173,7 @@ def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: 
 def test_after_a_killed_run_the_place_says_it_is_yours_and_labgrid_client_releases_it(lab: Lab, tmp_path: Path) -> None:
     lab.add_bench("bench-a")
     rig = place_rig(tmp_path, "bench-a")
-    test = tmp_path / "test_stuck.py"
-    test.write_text("def test_stuck(rig):\n    print('STUCK', flush=True)\n    import time\n    time.sleep(600)\n",
-                    encoding="utf-8")
-    run = subprocess.Popen([sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-s", "-p", "no:cacheprovider",
-                            f"-c={REPO / 'pyproject.toml'}", f"--evidence={tmp_path / 'e.json'}"],
-                           cwd=REPO, env=lab.env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert run.stdout is not None
-    for line in run.stdout:
-        if "STUCK" in line:
-            break
+    run = start_file(lab, tmp_path, STUCK, rig, until="STUCK")
     run.kill()  # SIGKILL: nothing in the run can release the place
     run.communicate(timeout=RUN_TIMEOUT_S)
     assert lab.holder("bench-a") is not None
@@ -197,27 +213,21 @@ def test_a_radio_withdrawn_mid_run_fails_the_next_test_clearly_and_keeps_the_evi
     lab.add_bench("bench-a")
     rig = place_rig(tmp_path, "bench-a")
     evidence = tmp_path / "evidence.json"
-    test = tmp_path / "test_withdrawn.py"
-    test.write_text(
-        "import asyncio, os, signal\n\n"
-        "async def test_before(hub):\n    assert hub.radio_facts()['radio']\n\n\n"
-        "def test_the_bench_goes_away():\n"
-        "    for pid in os.environ['BENCH_PIDS'].split():\n        os.kill(int(pid), signal.SIGTERM)\n\n\n"
-        "async def test_after(hub):\n"
-        "    async with asyncio.timeout(120):\n"
-        "        while hub.radio_gone is None:  # the hub tries to get its radio back, within its bounds\n"
-        "            await asyncio.sleep(0.2)\n"
-        "    hub.radio_facts()\n",
-        encoding="utf-8")
-    bench = lab.benches["bench-a"]
-    env = lab.env(BENCH_PIDS=f"{bench.exporter.pid} {bench.ser2net.pid}")
-    result = subprocess.run([sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-p", "no:cacheprovider",
-                             f"-c={REPO / 'pyproject.toml'}", f"--evidence={evidence}"],
-                            cwd=REPO, env=env, text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+    source = ("import asyncio\n\n"
+              "async def test_before(hub):\n    assert hub.radio_facts()['radio']\n\n\n"
+              "def test_the_bench_goes_away():\n    print('WITHDRAW', flush=True)\n    input()\n\n\n"
+              "async def test_after(hub):\n"
+              "    async with asyncio.timeout(120):\n"
+              "        while hub.radio_gone is None:  # the hub tries to get its radio back, within its bounds\n"
+              "            await asyncio.sleep(0.2)\n"
+              "    hub.radio_facts()\n")
+    run = start_file(lab, tmp_path, source, rig, evidence=evidence, until="WITHDRAW")
 
-    assert result.returncode == pytest.ExitCode.TESTS_FAILED, last_lines(result, 40)
-    assert "withdrew the serial radio bench-a-host/radio/NetworkSerialPort/NetworkSerialPort" in result.stdout, \
-        last_lines(result, 40)
+    lab.withdraw_radio("bench-a")   # the bench machine's exporter and ser2net stop
+    output = run.communicate("\n", timeout=RUN_TIMEOUT_S)[0]
+
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, output[-3000:]
+    assert "withdrew the serial radio bench-a-host/radio/NetworkSerialPort/NetworkSerialPort" in output, output[-3000:]
     tests = {test["nodeid"].split("::")[-1]: test["outcome"] for test in json.loads(evidence.read_text())["tests"]}
     assert tests["test_before"] == "passed" and tests["test_after"] == "failed"
 
@@ -225,18 +235,22 @@ def test_a_radio_withdrawn_mid_run_fails_the_next_test_clearly_and_keeps_the_evi
 def test_power_through_the_place_switches_labgrid_s_power_resource_off_then_on(lab: Lab, tmp_path: Path) -> None:
     bench = lab.add_bench("bench-a", power=True)
     rig = place_rig(tmp_path, "bench-a", power='\n[power]\nkind = "place"\n')
-    test = tmp_path / "test_power.py"
-    test.write_text(
-        "from harness.places import lease_for\n\n"
-        "def test_cycle(rig):\n"
-        "    print('SWITCHED', lease_for(rig).power_cycle(off_s=0.1))\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-s", "-p", "no:cacheprovider",
-                             f"-c={REPO / 'pyproject.toml'}", f"--evidence={tmp_path / 'e.json'}"],
-                            cwd=REPO, env=lab.env(), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+
+    result = run_file(lab, tmp_path, REJOIN, rig)
 
     assert result.returncode == 0, last_lines(result, 40)
-    assert "SWITCHED NetworkPowerPort NetworkPowerPort of labgrid place 'bench-a'" in result.stdout
-    assert bench.power is not None and bench.power.switched == [(0, 0), (0, 1)]
+    assert bench.power is not None and bench.power.switched == [(0, 0), (0, 1)]   # off, then on, by labgrid's driver
+
+
+def test_power_through_a_place_without_a_power_resource_fails_the_test_saying_so(lab: Lab, tmp_path: Path) -> None:
+    lab.add_bench("bench-a")
+    rig = place_rig(tmp_path, "bench-a", power='\n[power]\nkind = "place"\n')
+
+    result = run_file(lab, tmp_path, REJOIN, rig)
+
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED
+    assert "needs exactly one power resource for [power] kind = 'place' (found: none)" in result.stdout, \
+        last_lines(result, 20)
 
 
 def test_the_emulated_rig_is_untouched_by_labgrid(tmp_path: Path) -> None:

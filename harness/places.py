@@ -207,8 +207,8 @@ class PlaceLease:
         mine = holder == f"{self._session.gethostname()}/{self._session.getuser()}"
         since = _when(place.changed)
         if mine:
-            return (f"{self.where} is already held by you ({holder}) since {since}, perhaps by a run that was "
-                    f"killed; if no run of yours is using it: labgrid-client -x {self.coordinator} -p {self.place} release")
+            return (f"{self.where} is already held by you ({holder}) since {since}: by another run of yours, or "
+                    f"one that was killed; if none is using it: labgrid-client -x {self.coordinator} -p {self.place} release")
         return f"{self.where} is held by {holder} since {since}; wait for them to release it"
 
     def _find_serial(self, place: Any) -> ExportedSerial:

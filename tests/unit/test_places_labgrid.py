@@ -187,21 +187,27 @@ def test_after_a_killed_run_the_place_says_it_is_yours_and_labgrid_client_releas
     assert harness(lab, "rig", "check", str(rig)).returncode == 0
 
 
-def test_a_missing_place_and_an_unreachable_coordinator_each_stop_the_run_with_one_line(lab: Lab, tmp_path: Path) -> None:
+def test_a_missing_place_an_absent_exporter_and_an_unreachable_coordinator_each_stop_the_run_with_one_line(
+        lab: Lab, tmp_path: Path) -> None:
     lab.add_bench("bench-a")
+    lab.client("-p", "bench-z", "create")
+    lab.client("-p", "bench-z", "add-match", "bench-z-host/radio/NetworkSerialPort")   # its exporter never started
     missing = place_rig(tmp_path, "nowhere", place="no-such-bench")
+    no_exporter = place_rig(tmp_path, "bench-z")
     dead = tmp_path / "dead"
     dead.mkdir()
     unreachable = place_rig(dead, "dead", place="bench-a", coordinator="127.0.0.1:1")
 
     for rig, expected in ((missing, "labgrid place 'no-such-bench' (coordinator "),
+                          (no_exporter, "has no matching remote resource (is the bench's labgrid-exporter running?)"),
                           (unreachable, "labgrid coordinator 127.0.0.1:1 (rig key radio.coordinator) is not reachable")):
         result = pytest_run(lab, "tests/conformance", f"--rig={rig}", evidence=tmp_path / "e.json")
         assert result.returncode == pytest.ExitCode.INTERRUPTED, last_lines(result)
         lines = [line for line in result.stdout.splitlines() if expected in line]
         assert len(lines) == 1, last_lines(result)
         assert "Traceback" not in result.stdout + result.stderr
-    assert "does not exist (places there: bench-a)" in result_line(missing, lab, tmp_path)
+    assert "does not exist (places there: bench-a, bench-z)" in result_line(missing, lab, tmp_path)
+    assert lab.holder("bench-z") is None
 
 
 def result_line(rig: Path, lab: Lab, tmp_path: Path) -> str:

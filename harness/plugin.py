@@ -376,8 +376,8 @@ def hub_records_for(entry: TestEvidence, hub: Any) -> list[Any]:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Close the session's run: its emulator stops and its temporary files go (the hub stopped
-    with the session's fixtures)."""
+    """Close the session's run: its emulator stops, its temporary files go and its labgrid place is
+    released (the hub stopped with the session's fixtures)."""
     run = config.stash.get(RUN_KEY, None)
     if run is not None:
         run.close()

@@ -45,7 +45,8 @@ IMAGE_PURPOSES = ("upgrade", "current", "wrong-manufacturer", "wrong-hardware", 
 #: Capabilities a test may require with ``@pytest.mark.needs(...)``, and what provides each.
 CAPABILITIES = {
     "fault_injection": "the radio is emulated, so faults can be injected into the devices",
-    "power_control": "the rig switches device power by command ([power] kind = 'command')",
+    "power_control": "the rig switches device power by command or through its labgrid place "
+                     "([power] kind = 'command' or 'place')",
 }
 
 #: EZSP protocol versions bellows 1.2.1 speaks (v15 does not exist as a release).
@@ -88,9 +89,19 @@ class SnifferSettings:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceRef:
+    """A labgrid place that holds the radio ([radio] place = "NAME"); see :mod:`harness.places`."""
+
+    name: str
+    coordinator: str | None = None     # host:port; None: $LG_COORDINATOR, else labgrid's default
+    serial: str | None = None          # which NetworkSerialPort of the place, when it has several
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Radio:
     kind: str = "ezsp"
-    port: PortSpec | None = None       # None exactly when the radio is emulated
+    port: PortSpec | None = None       # None when the radio is emulated or reached through a place
+    place: PlaceRef | None = None      # a labgrid place exporting the radio, instead of a port
     baudrate: int = 115200
     flow_control: str | None = None    # "software" | "hardware" | None (bellows' default)
     ezsp_config: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
@@ -151,10 +162,11 @@ class ImageAssignment:
 class PowerControl:
     """How device power is switched: by the operator ("manual") or by a command ("command")."""
 
-    kind: str                          # "manual" | "command"
+    kind: str                          # "manual" | "command" | "place" (the labgrid place's power driver)
     on_command: tuple[str, ...] = ()   # argv, for kind = "command"
     off_command: tuple[str, ...] = ()
     settle_s: float = 2.0              # wait after switching on before expecting the device
+    resource: str | None = None        # kind = "place": which power resource of the place, when it has several
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,7 +227,7 @@ class Rig:
         found = set()
         if self.radio.emulated is not None:
             found.add("fault_injection")
-        if self.power is not None and self.power.kind == "command":
+        if self.power is not None and self.power.kind in ("command", "place"):
             found.add("power_control")
         return frozenset(found)
 
@@ -289,7 +301,7 @@ def load_rig(path: Path, *, profiles_dir: Path | None = None, environ: Mapping[s
     images = tuple(reader.image(entry, devices) for entry in top.tables("images"))
     _check_unique(top, "images", [i.name for i in images])
     supplier_key = reader.supplier(top.table("supplier")) if top.has("supplier") else None
-    power = reader.power(top.table("power")) if top.has("power") else None
+    power = reader.power(top.table("power"), radio=radio) if top.has("power") else None
     operator = reader.operator(top.table("operator")) if top.has("operator") else OperatorPolicy()
     top.finish()
     return Rig(name=name, path=path, description=description, radio=radio, han=han, devices=devices,
@@ -376,10 +388,16 @@ class _RigReader:
         kind = table.text("kind", "ezsp", choices=("ezsp",))
         emulated = self.emulator(table.table("emulated")) if table.has("emulated") else None
         port = self.port(table, "port") if table.has("port") else None
+        place = self.place(table)
         if emulated is not None and port is not None:
             table.fail("port", "must not be set with [radio.emulated]: the emulator provides its own port")
-        if emulated is None and port is None:
-            table.fail(None, "needs either 'port' (a real radio) or a [radio.emulated] table")
+        if place is not None and port is not None:
+            table.fail("place", "set either 'port' or 'place', not both: a place's radio is reached where "
+                                "its exporter serves it")
+        if place is not None and emulated is not None:
+            table.fail("place", "must not be set with [radio.emulated]: the emulator provides its own port")
+        if emulated is None and port is None and place is None:
+            table.fail(None, "needs either 'port' (a real radio), 'place' (a labgrid place) or a [radio.emulated] table")
         sniffer = self.sniffer(table.table("sniffer")) if table.has("sniffer") else None
         if sniffer is not None and emulated is not None:
             table.fail("sniffer", "is for real radios: the emulated rig captures its own air")
@@ -397,6 +415,7 @@ class _RigReader:
             ezsp_config=MappingProxyType(ezsp_config),
             emulated=emulated,
             sniffer=sniffer,
+            place=place,
         )
         table.finish()
         return radio
@@ -410,6 +429,23 @@ class _RigReader:
         )
         table.finish()
         return settings
+
+    def place(self, table: Table) -> PlaceRef | None:
+        """``place`` (a labgrid place name), with its optional ``coordinator`` and ``place_serial``."""
+        if not table.has("place"):
+            for key in ("coordinator", "place_serial"):
+                if table.has(key):
+                    table.fail(key, "only applies with 'place' (a labgrid place)")
+            return None
+        name = table.text("place", allow_empty=True)
+        if not name.strip():
+            table.fail("place", "is empty; name the labgrid place that holds this bench's radio "
+                                "(`labgrid-client places` lists them)")
+        coordinator = table.text("coordinator", None)
+        if coordinator is not None and not re.fullmatch(r"[\w.\-\[\]:]+(:\d+)?", coordinator.strip()):
+            table.fail("coordinator", f"expected HOST or HOST:PORT of a labgrid coordinator, got {coordinator!r}")
+        return PlaceRef(name=name.strip(), coordinator=coordinator.strip() if coordinator else None,
+                        serial=table.text("place_serial", None))
 
     def port(self, table: Table, key: str) -> PortSpec:
         value = table.raw(key)
@@ -534,16 +570,23 @@ class _RigReader:
         table.finish()
         return key
 
-    def power(self, table: Table) -> PowerControl:
-        kind = table.text("kind", choices=("manual", "command"))
+    def power(self, table: Table, *, radio: Radio) -> PowerControl:
+        kind = table.text("kind", choices=("manual", "command", "place"))
         on = table.texts("on_command", ())
         off = table.texts("off_command", ())
+        resource = table.text("resource", None)
+        if kind == "place" and radio.place is None:
+            table.fail("kind", "'place' switches power through the rig's labgrid place; [radio] names no place")
+        if kind != "place" and resource is not None:
+            table.fail("resource", "only applies with kind = 'place'")
+        if kind == "place" and (on or off):
+            table.fail("on_command" if on else "off_command", "not used with kind = 'place'")
         if kind == "command" and not (on and off):
             table.fail("on_command" if not on else "off_command", "required with kind = 'command' (an argv array)")
         if kind == "manual" and (on or off):
             table.fail("on_command" if on else "off_command", "not used with kind = 'manual'")
         power = PowerControl(kind=kind, on_command=on, off_command=off,
-                             settle_s=table.number("settle_s", 2.0, min=0.0))
+                             settle_s=table.number("settle_s", 2.0, min=0.0), resource=resource)
         table.finish()
         return power
 

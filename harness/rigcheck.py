@@ -225,7 +225,14 @@ def _image_problem(rig: Rig, image: ImageAssignment, public_key: ec.EllipticCurv
 
 @rig_check("radio port")
 def check_radio_port(rig: Rig) -> str:
-    """A real radio's device path exists or its USB match resolves to exactly one port."""
+    """A real radio's device path exists or its USB match resolves to exactly one port; a rig that
+    names a labgrid place acquires it here, before any test, and shows where its radio is exported."""
+    if rig.radio.place is not None:
+        from harness.places import lease_for  # only a place rig needs labgrid
+
+        lease = lease_for(rig)
+        assert lease.serial is not None
+        return f"{lease.where}: acquired; radio exported at {lease.serial.describe()}"
     if rig.radio.emulated is not None:
         settings = rig.radio.emulated
         return f"emulated radio (EZSP v{settings.ezsp_version}, {settings.transport}); started with the session"

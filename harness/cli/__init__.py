@@ -13,7 +13,7 @@ import importlib
 import sys
 
 #: Sub-command modules, in the order ``harness --help`` lists them.
-GROUPS = ("image", "rig", "emulator", "report")
+GROUPS = ("image", "rig", "emulator", "report", "signoff")
 
 
 def build_parser() -> argparse.ArgumentParser:

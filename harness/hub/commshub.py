@@ -128,6 +128,7 @@ class CommsHub:
         key_establishment: KeyEstablishmentSettings | None = None,
         key_outcomes: KeOutcomeLog | None = None,
         register_secret: RegisterSecret = register_with_evidence,
+        port_diagnosis: Callable[[], str | None] | None = None,
     ) -> None:
         """``network``: the HAN to form or restore (default: from the rig, generated where the rig
         leaves it open). ``database_path``: zigpy's device database (default: the rig's
@@ -135,10 +136,13 @@ class CommsHub:
         ``key_outcomes`` and ``register_secret``: the run's key-establishment outcomes and secret
         redactor (:class:`harness.hub.run.HubRun` passes its own; a hub on its own gets a fresh
         log and the evidence layer's redaction).
+        ``port_diagnosis``: says why the port is gone when the radio does not come back (a labgrid
+        place whose exporter withdrew its serial radio), for the one line the tests then fail with.
         """
         self.rig = rig
         self.settings = settings or HubSettings()
         self._port = port
+        self._port_diagnosis = port_diagnosis
         self._clock = clock
         self.evidence = EvidenceBuffer()
         self.alerts = AlertLog(clock)
@@ -325,6 +329,9 @@ class CommsHub:
                         await app.startup(auto_form=True)
         except Exception as exc:  # noqa: BLE001 -- reported through every open transfer
             why = f"the radio did not come back after a connection loss: {type(exc).__name__}: {exc}"
+            diagnosis = self._port_diagnosis() if self._port_diagnosis is not None else None
+            if diagnosis:
+                why = f"{why}; {diagnosis}"
             LOGGER.error(why)
             self.radio_gone = why
             for ota in self._ota.values():

@@ -161,7 +161,15 @@ class HubRun:
         return self._database_path
 
     def port(self) -> str | None:
-        """The radio's port: the run's own emulator's (started now) or None for the rig's own port."""
+        """The radio's port: the run's own emulator's (started now), where the rig's labgrid place
+        exports it (the place acquired now if the rig check has not), or None for the rig's own port."""
+        if self.rig.radio.place is not None:
+            from harness.places import lease_for  # only a place rig needs labgrid
+
+            serial = lease_for(self.rig).serial
+            if serial is None:  # acquire() found the serial export or raised; never None after it
+                raise RuntimeError(f"rig {self.rig.name!r}: place {self.rig.radio.place.name!r} exports no serial radio")
+            return serial.url
         if not self.emulated:
             return None
         if self.radio is None:
@@ -169,6 +177,14 @@ class HubRun:
 
             self.radio = EmulatedRadio(self.rig).start()
         return self.radio.port
+
+    def _port_diagnosis(self) -> Callable[[], str | None] | None:
+        """For a place rig: what says why the radio's port is gone (the exporter withdrew it)."""
+        if self.rig.radio.place is None:
+            return None
+        from harness.places import lease_for
+
+        return lease_for(self.rig).serial_problem
 
     # -- the check, labgrid-strategy style ----------------------------------------------------------
 
@@ -224,7 +240,7 @@ class HubRun:
             hub = CommsHub(
                 self.rig, port=self.port(), settings=self.settings, network=self.network,
                 database_path=self.database_path, display=display, key_outcomes=self.key_outcomes,
-                register_secret=self.redactor.register,
+                register_secret=self.redactor.register, port_diagnosis=self._port_diagnosis(),
             )
             line = await self._bring_up(hub)
         except (HubError, DeviceNotAdmitted, ConfigError, OSError, TimeoutError) as exc:
@@ -283,13 +299,20 @@ class HubRun:
             await hub.stop()
 
     def close(self) -> None:
-        """Stop the run's emulator (if any) and remove its temporary files. The hub must be stopped first."""
+        """Stop the run's emulator (if any), remove its temporary files and release its labgrid place (if any).
+
+        The hub must be stopped first.
+        """
         if self.radio is not None:
             self.radio.stop()
             self.radio = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+        if self.rig.radio.place is not None:  # the run held the bench's labgrid place: free it now
+            from harness.places import release_lease
+
+            release_lease(self.rig)
 
 
 __all__ = ["HUB_CHECK_NAME", "HubRun", "RunRedactor", "RunState"]

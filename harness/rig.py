@@ -99,6 +99,8 @@ class DeviceEmulation:
     manufacturer_name: str
     model: str
     min_block_period_ms: int = 0
+    #: The unit the emulated firmware reads MinimumBlockPeriod in: "ms" (Gecko SDK) or "s" (EmberZNet 5.7).
+    min_block_period_unit: str = "ms"
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -451,6 +453,7 @@ class _RigReader:
             manufacturer_name=table.text("manufacturer_name"),
             model=table.text("model"),
             min_block_period_ms=table.integer("min_block_period_ms", 0, min=0, max=0xFFFF),
+            min_block_period_unit=table.text("min_block_period_unit", "ms", choices=("ms", "s")),
             max_data_size=table.integer("max_data_size", 64, min=1, max=255),
             uses_page_requests=table.flag("uses_page_requests", False),
             page_size=table.integer("page_size", 256, min=1, max=0xFFFF),

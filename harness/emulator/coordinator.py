@@ -32,6 +32,12 @@ MATCH_DESC_REQ = 0x0006
 WILDCARD_EUI64 = b"\xff" * 8
 
 
+def aps_encrypted(aps_frame: t.EmberApsFrame) -> bool:
+    """Whether the host asked for APS encryption with the destination's link key (EmberApsOption
+    ENCRYPTION, 0x0020): on the air the frame is then APS-secured, and the device sees it so."""
+    return t.EmberApsOption.APS_OPTION_ENCRYPTION in t.EmberApsOption(aps_frame.options)
+
+
 class EmulatedNcp:
     """An EmberZNet NCP: ASH link + EZSP dispatcher + state, and the coordinator of the air."""
 
@@ -139,6 +145,7 @@ class EmulatedNcp:
             src_ep=aps_frame.sourceEndpoint,
             dst_ep=aps_frame.destinationEndpoint,
             payload=bytes(message),
+            aps_encrypted=aps_encrypted(aps_frame),
         )
         if destination == COORDINATOR_NWK:
             delivered = True
@@ -207,7 +214,9 @@ class EmulatedNcp:
                 clusterId=frame.cluster_id,
                 sourceEndpoint=frame.src_ep,
                 destinationEndpoint=frame.dst_ep,
-                options=t.EmberApsOption.APS_OPTION_NONE,
+                options=(
+                    t.EmberApsOption.APS_OPTION_ENCRYPTION if frame.aps_encrypted else t.EmberApsOption.APS_OPTION_NONE
+                ),
                 groupId=0,
                 sequence=self.next_aps_counter(),
             ),

@@ -35,8 +35,9 @@ import tenacity
 import zigpy.device
 import zigpy.exceptions
 from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import Ota
 
-from harness.evidence import AttributeRead, CheckRecord, Record, eui64_text, register_secret
+from harness.evidence import AttributeRead, CheckRecord, Outcome, Record, eui64_text, register_secret
 from harness.hub.alerts import AlertLog
 from harness.hub.device_reads import Wanted, identity_wanted, read_attributes, wanted_from_profile
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, Expectations, load_expectations
@@ -55,7 +56,9 @@ from harness.hub.joins import admit
 from harness.hub.key_establishment import KeyEstablishmentServer, KeyEstablishmentSettings
 from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
-from harness.hub.radio import SE_PROFILE, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
+from harness.hub.se_security import UnsecuredFrameGate, UnsecuredProbe, needs_aps_encryption
+from harness.hub.se_services import SeServices
+from harness.hub.radio import OTA_CLUSTER, SE_PROFILE, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
 from harness.hub.sequence_check import SequenceContext, SequenceResult, check_sequence
 from harness.hub.settings import HubSettings, OtaServeSettings
 from harness.hub.tracking import DistributionTracker
@@ -150,6 +153,10 @@ class CommsHub:
         self.key_establishment = KeyEstablishmentServer(
             rig=rig, app=lambda: self.app, sink=self.evidence.add, se_endpoint=self.settings.se_endpoint,
             settings=key_establishment, clock=clock, run=self.network)
+        #: Smart Energy APS security on receive: unencrypted frames on listed clusters, refused and kept.
+        self.se_security = UnsecuredFrameGate(name_of=self._sender_name, refuse=self._refuse_unsecured, clock=clock)
+        #: The CH's answers to registration reads (KeyEstablishmentSuite, Time, Keep-Alive).
+        self.se_services = SeServices(clock=clock, started=clock())
         #: Why the radio is gone for good (it did not come back after a loss); None while usable.
         self.radio_gone: str | None = None
         register_secret(Secret(self.network.network_key))
@@ -206,6 +213,7 @@ class CommsHub:
         self.app.add_listener(_AppListener(self))
         self.app.add_listener(self.key_establishment)
         self.app.client_cluster_factories[DEVICE_MANAGEMENT] = self._gpf_cluster
+        self.app.frame_gates[:] = [self.se_security, self._serve_se_read]
         self.app.device_created_hooks.append(self._device_created)
         # Devices restored from the database were created before the hooks existed.
         for device in list(self.app.devices.values()):
@@ -458,6 +466,128 @@ class CommsHub:
             self._spawn(send(hdr, dst_ep, records), f"gpf-reply:{name}")
 
         return reply
+
+    # ------------------------------------------------------------------ Smart Energy security and services
+
+    def _sender_name(self, packet: Any) -> str:
+        device = self._packet_device(packet)
+        name = self._dut_name_for(device.ieee) if device is not None else None
+        return name or f"0x{int(packet.src.address):04X}"
+
+    def _packet_device(self, packet: Any) -> zigpy.device.ZigbeeDevice | None:
+        app = self._require_app()
+        try:
+            return app.get_device(nwk=packet.src.address)
+        except KeyError:
+            return None
+
+    def _refuse_unsecured(self, packet: Any, hdr: foundation.ZCLHeader) -> None:
+        """Answer an unencrypted unicast on a listed cluster as an SE node does: Default Response
+        FAILURE, itself unencrypted, and nothing else (the frame is not acted on)."""
+        device = self._packet_device(packet)
+        if device is None:
+            return
+        schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Default_Response].schema
+        self._spawn(self._send_quietly(
+            device, cluster=packet.cluster_id, src_ep=packet.dst_ep, dst_ep=packet.src_ep,
+            command_id=foundation.GeneralCommand.Default_Response,
+            payload=schema(command_id=hdr.command_id, status=foundation.Status.FAILURE), tsn=hdr.tsn, general=True,
+            direction=hdr.frame_control.direction.flip(), aps_encryption=False,
+        ), f"refuse-unsecured:{device.nwk}")
+
+    def _serve_se_read(self, packet: Any) -> bool:
+        """A device's Read Attributes of the CH's KeyEstablishmentSuite, Time or Keep-Alive server."""
+        if (packet.profile_id != SE_PROFILE or packet.cluster_id not in SeServices.CLUSTERS
+                or packet.dst_ep != self.settings.se_endpoint):
+            return False
+        try:
+            hdr, rest = foundation.ZCLHeader.deserialize(packet.data.serialize())
+            if not (hdr.frame_control.is_general and hdr.command_id == foundation.GeneralCommand.Read_Attributes
+                    and hdr.direction == foundation.Direction.Client_to_Server):
+                return False
+            schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes].schema
+            request, _ = schema.deserialize(rest)
+        except (ValueError, KeyError):
+            return False
+        device = self._packet_device(packet)
+        if device is None:
+            return True
+        name = self._sender_name(packet)
+        encrypted = needs_aps_encryption(packet.profile_id, packet.cluster_id)
+        records = self.se_services.read(name, packet.cluster_id, [int(a) for a in request.attribute_ids],
+                                        encrypted=encrypted, run_key=self.key_establishment.run_key)
+        rsp = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
+        self._spawn(self._send_quietly(
+            device, cluster=packet.cluster_id, src_ep=self.settings.se_endpoint, dst_ep=packet.src_ep,
+            command_id=foundation.GeneralCommand.Read_Attributes_rsp, payload=rsp(status_records=records),
+            tsn=hdr.tsn, general=True,
+        ), f"se-read:{name}")
+        return True
+
+    async def _send_quietly(self, device: zigpy.device.ZigbeeDevice, **kwargs: Any) -> None:
+        try:
+            await send_zcl(device, **kwargs)
+        except Exception as exc:  # noqa: BLE001 -- the device asks again; what it asked is recorded
+            LOGGER.info("answer to 0x%04X on cluster 0x%04X not delivered: %r", device.nwk, kwargs["cluster"], exc)
+
+    async def wait_time_taken_from_ch(self, name: str, timeout: float) -> CheckRecord:
+        """Whether the device reads the CH's Time and TimeStatus (this run, or within ``timeout``), as evidence."""
+        took = await self.se_services.wait_time_read(name, timeout, run_key=self.key_establishment.run_key)
+        observed = ("it read the CH's Time and TimeStatus (Master|Synchronized)" if took else
+                    f"it never read the CH's Time server (waited {timeout:g} s)")
+        return CheckRecord(
+            name="time from the CH", device=name,
+            rule="after registration the device reads Time, TimeStatus, LastSetTime and ValidUntilTime from the "
+                 "CH's Time server and takes its time from it",
+            observed=observed, outcome=Outcome.PASS if took else Outcome.FAIL,
+            source="Silicon Labs smart-energy-registration.c (reference/real-device-behaviour.md §3 step 6)",
+            confidence="medium",
+        )
+
+    async def probe_unencrypted_ota_command(self, name: str, *, window_s: float) -> UnsecuredProbe:
+        """Send the device an Image Notify WITHOUT APS encryption and watch ``window_s`` for what it does.
+
+        The probe cannot harm a real device: a unicast Image Notify (QueryJitter 100) only ever makes
+        a client ask for an image, and the CH has none on offer outside a transfer. A conformant SE
+        device does not act on it (no Query Next Image) and answers Default Response FAILURE
+        (reference/real-device-behaviour.md §1).
+        """
+        device = self.device(name)
+        dst_ep = next((ep_id for ep_id, ep in device.endpoints.items() if ep_id and OTA_CLUSTER in ep.out_clusters), None)
+        if dst_ep is None:
+            raise HubError(f"device {name} declares no OTA client endpoint to probe")
+        since = self._clock()
+        queried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def watch(packet: Any) -> bool:
+            if packet.cluster_id != OTA_CLUSTER or queried.done() or self._sender_name(packet) != name:
+                return False
+            try:
+                hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
+            except (ValueError, KeyError):
+                return False
+            if (hdr.frame_control.is_cluster and hdr.command_id == Ota.ServerCommandDefs.query_next_image.id
+                    and hdr.direction == foundation.Direction.Client_to_Server):
+                queried.set_result(None)
+            return False  # only watching: the OTA server answers the query as it would any other
+
+        app = self._require_app()
+        app.frame_gates.insert(0, watch)
+        try:
+            notify = Ota.ClientCommandDefs.image_notify.schema(
+                payload_type=Ota.ImageNotifyCommand.PayloadType.QueryJitter, query_jitter=100)
+            tsn = await send_zcl(device, cluster=OTA_CLUSTER, src_ep=self.settings.se_endpoint, dst_ep=dst_ep,
+                                 command_id=Ota.ClientCommandDefs.image_notify.id, payload=notify,
+                                 aps_encryption=False)
+            try:
+                await asyncio.wait_for(asyncio.shield(queried), window_s)
+            except TimeoutError:
+                pass
+        finally:
+            app.frame_gates.remove(watch)
+        answered = [f for f in self.se_security.refusals_by(name, since) if f.tsn == tsn]
+        return UnsecuredProbe(device=name, acted_on=queried.done(), refused_with_failure=bool(answered),
+                              window_s=window_s)
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """A background task the hub cancels on stop (nothing may outlive the radio)."""

@@ -580,6 +580,11 @@ class KeyEstablishmentServer:
     def _rig_key(self) -> Hashable:
         return (str(getattr(self.rig, "path", "") or getattr(self.rig, "name", "")), self._run)
 
+    @property
+    def run_key(self) -> Hashable:
+        """The key under which this run's hubs share what they saw (the rig check's hub admits first)."""
+        return self._rig_key
+
     # -- radio support ------------------------------------------------------------------------------
     async def ensure_radio_support(self) -> None:
         """Fail in one line if the radio cannot do CBKE while a device under test requires it.

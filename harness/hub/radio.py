@@ -29,6 +29,7 @@ import zigpy.endpoint
 import zigpy.types as t
 from zigpy.zcl import Cluster, foundation
 
+from harness.hub.se_security import needs_aps_encryption
 from harness.hub.settings import HubSettings
 
 #: Smart Energy profile id (ZSE 1.x).
@@ -40,6 +41,8 @@ OTA_CLUSTER = 0x0019
 BASIC_CLUSTER = 0x0000
 DEVICE_MANAGEMENT_CLUSTER = 0x0708
 KEY_ESTABLISHMENT_CLUSTER = 0x0800
+TIME_CLUSTER = 0x000A
+KEEP_ALIVE_CLUSTER = 0x0025
 
 
 #: Makes the cluster object for one of a device's client clusters, or None for zigpy's default.
@@ -61,7 +64,18 @@ class SmartEnergyEndpoint(zigpy.endpoint.Endpoint):
             factory = factories.get(cluster_id)
             if factory is not None:
                 cluster = factory(self)
-        return super().add_output_cluster(cluster_id, cluster)
+        return _secured(super().add_output_cluster(cluster_id, cluster), self.profile_id)
+
+    def add_input_cluster(self, cluster_id: int, cluster: Cluster | None = None) -> Cluster:
+        return _secured(super().add_input_cluster(cluster_id, cluster), self.profile_id)
+
+
+def _secured(cluster: Cluster, profile_id: int | None) -> Cluster:
+    """Mark a Smart Energy cluster object so zigpy APS-encrypts all its traffic (its requests, the
+    interview's OTA read and Image Notify, its replies): zigpy's own ``Cluster.aps_encryption``."""
+    if needs_aps_encryption(SE_PROFILE if profile_id is None else profile_id, cluster.cluster_id):
+        cluster.aps_encryption = True
+    return cluster
 
 
 class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
@@ -105,6 +119,15 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):
         super().__init__(config)
         self.client_cluster_factories: dict[int, ClientClusterFactory] = {}
         self.device_created_hooks: list[Callable[[zigpy.device.ZigbeeDevice], None]] = []
+        #: Run, in order, on every received frame before zigpy sees it; one returning True has
+        #: consumed the frame (the APS-security refusal, the CH's SE attribute answers).
+        self.frame_gates: list[Callable[[t.ZigbeePacket], bool]] = []
+
+    def packet_received(self, packet: t.ZigbeePacket) -> None:
+        for gate in self.frame_gates:
+            if gate(packet):
+                return
+        super().packet_received(packet)
 
     def add_device(self, ieee: t.EUI64, nwk: t.NWK) -> zigpy.device.ZigbeeDevice:
         assert isinstance(ieee, t.EUI64)
@@ -123,7 +146,7 @@ def zigpy_eui64(display: bytes) -> t.EUI64:
 
 
 def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
-    """The CH's own endpoints: SE endpoint (OTA server, Key Establishment) and the GPF endpoint.
+    """The CH's own endpoints: SE endpoint (OTA, Key Establishment, Time and Keep-Alive servers) and the GPF endpoint.
 
     The NCP answers a device's Match_Desc_req from these lists, which is how a device finds the
     OTA server, the Key Establishment server (hub/key_establishment.py) and the GPF's Device
@@ -135,7 +158,7 @@ def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
             "profile": SE_PROFILE,
             "device_type": SE_DEVICE_ID_ESP,
             "device_version": 0,
-            "input_clusters": [OTA_CLUSTER, KEY_ESTABLISHMENT_CLUSTER],
+            "input_clusters": [OTA_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, TIME_CLUSTER, KEEP_ALIVE_CLUSTER],
             "output_clusters": [KEY_ESTABLISHMENT_CLUSTER],
         },
         {
@@ -215,8 +238,14 @@ async def send_zcl(
     direction: foundation.Direction = foundation.Direction.Server_to_Client,
     disable_default_response: bool = True,
     profile: int = SE_PROFILE,
+    aps_encryption: bool | None = None,
 ) -> int:
     """Send one ZCL command from one of the CH's endpoints; returns the TSN used.
+
+    ``aps_encryption`` None: APS-encrypted with the device's link key when the cluster is one a
+    Smart Energy node secures (:mod:`harness.hub.se_security`), through zigpy's own request
+    option; False only for a deliberate unencrypted probe or a Default Response to an unencrypted
+    frame, True/False to force.
 
     ``payload`` is a zigpy command schema instance (``Ota.ClientCommandDefs.x.schema(...)``,
     ``foundation.GENERAL_COMMANDS[...].schema(...)``), so every byte comes from zigpy's
@@ -241,5 +270,6 @@ async def send_zcl(
         sequence=tsn,
         data=header.serialize() + payload.serialize(),
         expect_reply=False,
+        aps_encryption=needs_aps_encryption(profile, cluster) if aps_encryption is None else aps_encryption,
     )
     return tsn

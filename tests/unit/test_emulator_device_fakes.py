@@ -23,7 +23,7 @@ from zigpy.ota.image import ElementTagId, FieldControl, HeaderString, OTAImage, 
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
-from harness.emulator.air import SE_PROFILE, ZDO_PROFILE, AirFrame
+from harness.emulator.air import SE_PROFILE, ZDO_PROFILE, AirFrame, needs_aps_security
 from harness.emulator.coordinator_zdo import CoordinatorZdo, Endpoint
 from harness.emulator.devices import DeviceSettings, DeviceTimings, EmulatedDevice
 from harness.emulator.han import VirtualHan
@@ -222,7 +222,8 @@ class OtaServer:
         return self.named(name)
 
     def _send(self, to: AirFrame, payload: bytes) -> None:
-        reply = AirFrame(0x0000, to.src_nwk, SE_PROFILE, to.cluster_id, to.dst_ep, to.src_ep, payload)
+        reply = AirFrame(0x0000, to.src_nwk, SE_PROFILE, to.cluster_id, to.dst_ep, to.src_ep, payload,
+                         aps_encrypted=needs_aps_security(SE_PROFILE, to.cluster_id))
         asyncio.get_running_loop().create_task(self.han.unicast(reply))
 
     def notify(self, device: EmulatedDevice, *, broadcast: bool = False) -> None:
@@ -230,7 +231,8 @@ class OtaServer:
         payload = hdr.serialize() + Ota.ImageNotifyCommand(
             payload_type=Ota.ImageNotifyCommand.PayloadType.QueryJitter, query_jitter=100
         ).serialize()
-        frame = AirFrame(0x0000, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, payload, broadcast=broadcast)
+        frame = AirFrame(0x0000, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, payload, broadcast=broadcast,
+                         aps_encrypted=not broadcast)
         loop = asyncio.get_running_loop()
         loop.create_task(self.han.broadcast(frame) if broadcast else self.han.unicast(frame))
 
@@ -245,7 +247,7 @@ class OtaServer:
             upgrade_time=upgrade_time,
         )
         asyncio.get_running_loop().create_task(
-            self.han.unicast(AirFrame(0x0000, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, payload))
+            self.han.unicast(AirFrame(0x0000, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, payload, aps_encrypted=True))
         )
 
     def _on_frame(self, frame: AirFrame) -> None:
@@ -372,7 +374,8 @@ class Gpf:
                 records.append(foundation.ReadAttributeRecord(attr, Status.UNSUPPORTED_ATTRIBUTE))
         rsp_hdr = foundation.ZCLHeader.general(hdr.tsn, foundation.GeneralCommand.Read_Attributes_rsp, direction=foundation.Direction.Server_to_Client)
         rsp = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema(status_records=records)
-        reply = AirFrame(0, frame.src_nwk, SE_PROFILE, 0x0708, GPF_EP, frame.src_ep, rsp_hdr.serialize() + rsp.serialize())
+        reply = AirFrame(0, frame.src_nwk, SE_PROFILE, 0x0708, GPF_EP, frame.src_ep, rsp_hdr.serialize() + rsp.serialize(),
+                         aps_encrypted=True)
         asyncio.get_running_loop().create_task(self.han.unicast(reply))
 
 
@@ -432,7 +435,8 @@ class Air:
 
         self.coordinator.listeners.append(listener)
         try:
-            assert await self.han.unicast(AirFrame(0, device.nwk, profile, cluster, src_ep, dst_ep, payload))
+            assert await self.han.unicast(AirFrame(0, device.nwk, profile, cluster, src_ep, dst_ep, payload,
+                                                        aps_encrypted=needs_aps_security(profile, cluster)))
             return await asyncio.wait_for(got, 1)
         finally:
             self.coordinator.listeners.remove(listener)

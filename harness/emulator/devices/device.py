@@ -17,11 +17,20 @@ import enum
 import random
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from zigpy.zcl import foundation
 
-from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, COORDINATOR_NWK, SE_PROFILE, WELL_KNOWN_LINK_KEY, ZDO_PROFILE, AirFrame
+from harness.emulator.air import (
+    BROADCAST_RX_ON_WHEN_IDLE,
+    COORDINATOR_NWK,
+    SE_PROFILE,
+    WELL_KNOWN_LINK_KEY,
+    ZDO_PROFILE,
+    AirFrame,
+    needs_aps_security,
+)
 from harness.secret import Secret
 
 from .behaviours import Conformant, make_behaviour
@@ -36,12 +45,14 @@ from .settings import (
     KEY_ESTABLISHMENT,
     OTA,
     SERVER_CLUSTERS,
+    TIME,
     DeviceSettings,
     DeviceTimings,
 )
 from .key_establishment import KeyEstablishmentClient
 from .settings import KEY_ESTABLISHMENT
 from .tenancy import TenancyReader
+from .time_client import TimeClient
 from .zcl import (
     Direction,
     GeneralCommand,
@@ -131,6 +142,7 @@ class EmulatedDevice:
         self.ota = OtaClient(self)
         self.tenancy = TenancyReader(self)
         self.key_establishment = KeyEstablishmentClient(self)
+        self.time = TimeClient(self)
         try:
             self._link_key = link_key_from_install_code(bytes(settings.install_code.reveal()))
         except InstallCodeError as exc:
@@ -339,6 +351,7 @@ class EmulatedDevice:
         # CBKE with the trust centre next, when the device requires it; it leaves if that fails.
         if not await self.key_establishment.after_join(rejoin) or not self.joined:
             return
+        self.time.start()  # registration's time read (reference §3), before the CH's other services
         self.tenancy.read_now("rejoined" if rejoin else "joined")
         self.tenancy.start_polling()
         self.ota.after_join()
@@ -362,6 +375,7 @@ class EmulatedDevice:
     def _stop_activity(self) -> None:
         self.ota.interrupt()
         self.tenancy.stop()
+        self.time.stop()
         for task in (self._join_task, self._query_poller):
             if task is not None and not task.done() and task is not asyncio.current_task():
                 task.cancel()
@@ -471,9 +485,35 @@ class EmulatedDevice:
 
     def _receive_zcl(self, frame: AirFrame) -> None:
         zcl = parse_header(frame.payload)
+        if self._refuses_unsecured(frame, zcl):
+            return
         reply = self._dispatch_zcl(frame, zcl)
         if reply is not None and not frame.broadcast:
             self._reply(frame, reply)
+
+    def _refuses_unsecured(self, frame: AirFrame, zcl: ZclFrame) -> bool:
+        """A frame on an APS-secured cluster that arrived without APS encryption is not acted on.
+
+        As Silicon Labs' ``emberAfProcessMessage`` (reference §1): a unicast is answered with a
+        Default Response FAILURE sent without APS encryption (never to a Default Response); a
+        broadcast is dropped silently, except a broadcast Image Notify.
+        """
+        if frame.aps_encrypted or not needs_aps_security(frame.profile_id, frame.cluster_id):
+            return False
+        image_notify = (frame.cluster_id == OTA and not zcl.is_general and zcl.command_id == 0x00
+                        and zcl.direction == Direction.Server_to_Client)
+        if frame.broadcast and image_notify:
+            return False
+        if self.behaviour.acts_on_unsecured(frame.cluster_id):
+            self.events.record("unsecured_frame_accepted", cluster=frame.cluster_id, command_id=zcl.command_id,
+                               general=zcl.is_general)
+            return False
+        self.events.record("unsecured_frame_refused", cluster=frame.cluster_id, command_id=zcl.command_id,
+                           general=zcl.is_general, broadcast=frame.broadcast)
+        is_default_response = zcl.is_general and zcl.command_id == GeneralCommand.Default_Response
+        if not frame.broadcast and not is_default_response:
+            self._reply(frame, default_response(zcl, Status.FAILURE), encrypted=False)
+        return True
 
     def _dispatch_zcl(self, frame: AirFrame, zcl: ZclFrame) -> bytes | None:
         cluster = frame.cluster_id
@@ -483,6 +523,11 @@ class EmulatedDevice:
             return default_response(zcl, status)
         if cluster == KEY_ESTABLISHMENT and not zcl.is_general and not server_side:
             return self.key_establishment.on_frame(frame)  # the trust centre answering our CBKE
+        if cluster == KEY_ESTABLISHMENT and zcl.is_general and zcl.command_id == GeneralCommand.Read_Attributes_rsp:
+            args = decode(foundation.GENERAL_COMMANDS[GeneralCommand.Read_Attributes_rsp].schema, zcl.body,
+                          what="Read Attributes Response")
+            self.key_establishment.on_suite_response(zcl.header.tsn, list(args.status_records))
+            return None
         own = SERVER_CLUSTERS if server_side else CLIENT_CLUSTERS[self.settings.role]
         if cluster not in own:
             return default_response(zcl, Status.UNSUPPORTED_CLUSTER)
@@ -535,6 +580,8 @@ class EmulatedDevice:
             args = decode(definition.schema, zcl.body, what="Read Attributes Response")
             if cluster == DEVICE_MANAGEMENT:
                 self.tenancy.on_response(list(args.status_records))
+            elif cluster == TIME:
+                self.time.on_response(zcl.header.tsn, list(args.status_records))
             return None
         if command == GeneralCommand.Report_Attributes:
             self.events.record("report_received", cluster=cluster)
@@ -548,10 +595,20 @@ class EmulatedDevice:
         return default_response(zcl, Status.UNSUP_GENERAL_COMMAND)
 
     # -- sending --------------------------------------------------------------------------------
-    def _send(self, frame: AirFrame) -> None:
-        self._require_han().send_from_device(self, frame)
+    def _send(self, frame: AirFrame, *, encrypted: bool | None = None) -> None:
+        """Send ``frame``; APS-encrypted when its cluster needs it (``encrypted`` overrides).
 
-    def _reply(self, request: AirFrame, payload: bytes) -> None:
+        A Smart Energy node's send path sets APS encryption for the listed clusters itself
+        (Silicon Labs ``af-common.c``, reference §1); a device whose behaviour says otherwise sends
+        its own frames in the clear.
+        """
+        if encrypted is None:
+            encrypted = (needs_aps_security(frame.profile_id, frame.cluster_id) and not frame.broadcast
+                         and self.behaviour.aps_encrypts_own_frames())
+        self._require_han().send_from_device(self, replace(frame, aps_encrypted=encrypted))
+
+    def _reply(self, request: AirFrame, payload: bytes, *, encrypted: bool | None = None) -> None:
+        """A response copies the request's encryption (``emberAfSendResponseWithCallback``)."""
         assert self.nwk is not None
         self._send(
             AirFrame(
@@ -562,7 +619,8 @@ class EmulatedDevice:
                 src_ep=self.settings.endpoint,
                 dst_ep=request.src_ep,
                 payload=payload,
-            )
+            ),
+            encrypted=request.aps_encrypted if encrypted is None else encrypted,
         )
 
     def send_zcl(self, cluster: int, payload: bytes) -> None:

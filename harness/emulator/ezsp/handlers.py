@@ -473,6 +473,7 @@ def send_broadcast(ncp: EmulatedNcp, request: Request) -> Result:
         dst_ep=aps_frame.destinationEndpoint,
         payload=bytes(request["message"]),
         broadcast=True,
+        aps_encrypted=False,  # an EmberZNet broadcast is never APS-encrypted (no link key to use)
     )
     ncp.spawn(ncp.deliver_broadcast(frame), name=f"broadcast to 0x{frame.dst_nwk:04X}")
     return {"status": Status.OK, "sequence": aps_frame.sequence}

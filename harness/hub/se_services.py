@@ -1,0 +1,144 @@
+"""Attributes a real SE device reads from the CH during registration, served on the CH's SE endpoint.
+
+* Key Establishment 0x0800, KeyEstablishmentSuite (0x0000): exactly one record, enum16, 0x0002
+  (Crypto Suite 2). A Silicon Labs device reads it before Initiate Key Establishment and accepts
+  only one enum16/bitmap16 record; with no answer it gives up after 10 s without a Terminate
+  (reference/real-device-behaviour.md §2.3).
+* Time 0x000A: Time (ZCL epoch), TimeStatus Master|Synchronized, LastSetTime, ValidUntilTime. A
+  device takes its time only from a server with Master or Synchronized set (§3 step 6).
+* Keep-Alive 0x0025: Base (minutes) and Jitter (seconds), read by the trust-centre keep-alive
+  client; three failed reads make it TC-rejoin (§5).
+
+These reads reach the device's own zigpy cluster objects, whose automatic answers (zigpy's Time
+cluster answers with the host clock and no Master bit; an unknown cluster answers
+UNSUPPORTED_ATTRIBUTE) would contradict the CH, so the hub answers them first, from the CH's SE
+endpoint, APS-encrypted where the cluster is listed, and zigpy never sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import zigpy.types as t
+from zigpy.zcl import foundation
+
+from harness.hub.settings import zcl_utc
+
+KEY_ESTABLISHMENT_CLUSTER = 0x0800
+TIME_CLUSTER = 0x000A
+KEEP_ALIVE_CLUSTER = 0x0025
+
+#: ZCL data type ids used in the records.
+ENUM16, BITMAP8, UINT8, UINT16, UTC_TIME = 0x31, 0x18, 0x20, 0x21, 0xE2
+#: TimeStatus bits: Master (0), Synchronized (1).
+TIME_STATUS_MASTER_SYNCHRONIZED = 0x03
+#: KeyEstablishmentSuite: Crypto Suite 2 (sect283k1), the only suite a GB CH offers.
+CRYPTO_SUITE_2 = 0x0002
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeServiceSettings:
+    """What the CH's SE services advertise. Keep-alive defaults are the Silicon Labs plugin's."""
+
+    keep_alive_base_min: int = 2
+    keep_alive_jitter_s: int = 60
+    #: How long a time the CH gives stays valid (ValidUntilTime = Time + this).
+    time_valid_for_s: int = 24 * 3600
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.keep_alive_base_min <= 0xFF:
+            raise ValueError(f"keep_alive_base_min: must be 1..255 minutes, got {self.keep_alive_base_min}")
+        if not 0 <= self.keep_alive_jitter_s <= 0xFFFF:
+            raise ValueError(f"keep_alive_jitter_s: must be 0..65535 s, got {self.keep_alive_jitter_s}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedRead:
+    """One Read Attributes the CH answered for a device: what was asked and what it was given."""
+
+    device: str
+    cluster: int
+    attributes: tuple[int, ...]
+    t: float
+    encrypted: bool
+
+
+def _record(attrid: int, type_id: int, value: Any) -> foundation.ReadAttributeRecord:
+    return foundation.ReadAttributeRecord(attrid=attrid, status=foundation.Status.SUCCESS,
+                                          value=foundation.TypeValue(type=type_id, value=value))
+
+
+@dataclass
+class SeServices:
+    """The CH's answers to the registration reads, and a log of who read what."""
+
+    settings: SeServiceSettings = field(default_factory=SeServiceSettings)
+    clock: Callable[[], float] = time.time
+    started: float = field(default_factory=time.time)
+    reads: list[ServedRead] = field(default_factory=list)
+    _time_waiters: dict[str, list[asyncio.Future[None]]] = field(default_factory=dict)
+
+    CLUSTERS = frozenset({KEY_ESTABLISHMENT_CLUSTER, TIME_CLUSTER, KEEP_ALIVE_CLUSTER})
+
+    def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
+        """attribute id -> (type id, value) of one served cluster, now."""
+        if cluster == KEY_ESTABLISHMENT_CLUSTER:
+            return {0x0000: (ENUM16, t.uint16_t(CRYPTO_SUITE_2))}
+        if cluster == TIME_CLUSTER:
+            now = zcl_utc(self.clock())
+            return {
+                0x0000: (UTC_TIME, t.uint32_t(now)),
+                0x0001: (BITMAP8, t.uint8_t(TIME_STATUS_MASTER_SYNCHRONIZED)),
+                0x0008: (UTC_TIME, t.uint32_t(zcl_utc(self.started))),
+                0x0009: (UTC_TIME, t.uint32_t(now + self.settings.time_valid_for_s)),
+            }
+        if cluster == KEEP_ALIVE_CLUSTER:
+            return {0x0000: (UINT8, t.uint8_t(self.settings.keep_alive_base_min)),
+                    0x0001: (UINT16, t.uint16_t(self.settings.keep_alive_jitter_s))}
+        raise KeyError(f"the CH serves no attributes on cluster 0x{cluster:04X}")
+
+    def read(self, device: str, cluster: int, attribute_ids: list[int], *, encrypted: bool,
+             run_key: Hashable | None = None) -> list[foundation.ReadAttributeRecord]:
+        """The Read Attributes Response records for ``attribute_ids``; the read is logged."""
+        values = self.attributes(cluster)
+        records = [
+            _record(a, *values[a]) if a in values
+            else foundation.ReadAttributeRecord(attrid=a, status=foundation.Status.UNSUPPORTED_ATTRIBUTE)
+            for a in attribute_ids
+        ]
+        served = ServedRead(device, cluster, tuple(attribute_ids), self.clock(), encrypted)
+        self.reads.append(served)
+        if run_key is not None:
+            _RUN_READS.setdefault(run_key, []).append(served)
+        if self.time_reads(device, run_key=None) and device in self._time_waiters:
+            for waiter in self._time_waiters.pop(device):
+                if not waiter.done():
+                    waiter.set_result(None)
+        return records
+
+    async def wait_time_read(self, device: str, timeout: float, *, run_key: Hashable | None = None) -> bool:
+        """True once the device has read the CH's Time and TimeStatus (in this run), False after ``timeout``."""
+        if self.time_reads(device, run_key=run_key):
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._time_waiters.setdefault(device, []).append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def time_reads(self, device: str, *, run_key: Hashable | None = None) -> list[ServedRead]:
+        """The device's reads of Time and TimeStatus (this hub's, and the run's when ``run_key`` is given)."""
+        pool = self.reads if run_key is None else _RUN_READS.get(run_key, self.reads)
+        return [r for r in pool if r.device == device and r.cluster == TIME_CLUSTER
+                and {0x0000, 0x0001} <= set(r.attributes)]
+
+
+#: Reads served by every hub of this run, per rig (the rig check's hub admits the devices, so it
+#: sees their registration reads before the session's hub starts).
+_RUN_READS: dict[Hashable, list[ServedRead]] = {}

@@ -105,7 +105,7 @@ class UnsecuredFrameGate:
 
     def __call__(self, packet: t.ZigbeePacket) -> bool:
         """True when the frame was refused (zigpy must not see it)."""
-        if packet.src.addr_mode != t.AddrMode.NWK or packet.src.address == 0x0000:
+        if packet.src is None or packet.src.addr_mode != t.AddrMode.NWK or packet.src.address == 0x0000:
             return False
         if was_aps_encrypted(packet) or not needs_aps_encryption(packet.profile_id, packet.cluster_id):
             return False
@@ -113,7 +113,7 @@ class UnsecuredFrameGate:
             hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
         except (ValueError, KeyError):
             return False  # not ZCL: zigpy reports it as it does any malformed frame
-        broadcast = packet.dst.addr_mode != t.AddrMode.NWK
+        broadcast = packet.dst is None or packet.dst.addr_mode != t.AddrMode.NWK
         general = hdr.frame_control.frame_type == foundation.FrameType.GLOBAL_COMMAND
         if broadcast and packet.cluster_id == OTA_CLUSTER and not general and hdr.command_id == IMAGE_NOTIFY:
             return False

@@ -67,9 +67,21 @@ class ServedRead:
     encrypted: bool
 
 
-def _record(attrid: int, type_id: int, value: Any) -> foundation.ReadAttributeRecord:
-    return foundation.ReadAttributeRecord(attrid=attrid, status=foundation.Status.SUCCESS,
-                                          value=foundation.TypeValue(type=type_id, value=value))
+#: The zigpy type that serialises each ZCL data type the CH uses (zigpy's constructors are untyped).
+_WIRE_TYPES: dict[int, Any] = {ENUM16: t.uint16_t, BITMAP8: t.uint8_t, UINT8: t.uint8_t, UINT16: t.uint16_t,
+                               UTC_TIME: t.uint32_t}
+
+
+def _record(attrid: int, type_id: int, value: int) -> foundation.ReadAttributeRecord:
+    record: Any = foundation.ReadAttributeRecord
+    type_value: Any = foundation.TypeValue
+    return record(attrid=attrid, status=foundation.Status.SUCCESS,  # type: ignore[no-any-return]
+                  value=type_value(type=type_id, value=_WIRE_TYPES[type_id](value)))
+
+
+def _unsupported(attrid: int) -> foundation.ReadAttributeRecord:
+    record: Any = foundation.ReadAttributeRecord
+    return record(attrid=attrid, status=foundation.Status.UNSUPPORTED_ATTRIBUTE)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -84,21 +96,21 @@ class SeServices:
 
     CLUSTERS = frozenset({KEY_ESTABLISHMENT_CLUSTER, TIME_CLUSTER, KEEP_ALIVE_CLUSTER})
 
-    def attributes(self, cluster: int) -> dict[int, tuple[int, Any]]:
+    def attributes(self, cluster: int) -> dict[int, tuple[int, int]]:
         """attribute id -> (type id, value) of one served cluster, now."""
         if cluster == KEY_ESTABLISHMENT_CLUSTER:
-            return {0x0000: (ENUM16, t.uint16_t(CRYPTO_SUITE_2))}
+            return {0x0000: (ENUM16, CRYPTO_SUITE_2)}
         if cluster == TIME_CLUSTER:
             now = zcl_utc(self.clock())
             return {
-                0x0000: (UTC_TIME, t.uint32_t(now)),
-                0x0001: (BITMAP8, t.uint8_t(TIME_STATUS_MASTER_SYNCHRONIZED)),
-                0x0008: (UTC_TIME, t.uint32_t(zcl_utc(self.started))),
-                0x0009: (UTC_TIME, t.uint32_t(now + self.settings.time_valid_for_s)),
+                0x0000: (UTC_TIME, now),
+                0x0001: (BITMAP8, TIME_STATUS_MASTER_SYNCHRONIZED),
+                0x0008: (UTC_TIME, zcl_utc(self.started)),
+                0x0009: (UTC_TIME, now + self.settings.time_valid_for_s),
             }
         if cluster == KEEP_ALIVE_CLUSTER:
-            return {0x0000: (UINT8, t.uint8_t(self.settings.keep_alive_base_min)),
-                    0x0001: (UINT16, t.uint16_t(self.settings.keep_alive_jitter_s))}
+            return {0x0000: (UINT8, self.settings.keep_alive_base_min),
+                    0x0001: (UINT16, self.settings.keep_alive_jitter_s)}
         raise KeyError(f"the CH serves no attributes on cluster 0x{cluster:04X}")
 
     def read(self, device: str, cluster: int, attribute_ids: list[int], *, encrypted: bool,
@@ -107,7 +119,7 @@ class SeServices:
         values = self.attributes(cluster)
         records = [
             _record(a, *values[a]) if a in values
-            else foundation.ReadAttributeRecord(attrid=a, status=foundation.Status.UNSUPPORTED_ATTRIBUTE)
+            else _unsupported(a)
             for a in attribute_ids
         ]
         served = ServedRead(device, cluster, tuple(attribute_ids), self.clock(), encrypted)

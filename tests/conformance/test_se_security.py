@@ -10,7 +10,6 @@ from the CH's Time server (Silicon Labs' application framework; reference/real-d
 from __future__ import annotations
 
 import pytest
-
 from conformance_helpers import expect
 
 SE_SECURITY = ("ZigBee SE 1.x (07-5356) 5.4.6: APS security on the SE clusters; Silicon Labs util.c "
@@ -19,7 +18,7 @@ REGISTRATION = "Silicon Labs smart-energy-registration.c: time source (Master or
 
 
 @pytest.mark.spec(SE_SECURITY)
-async def test_device_se_traffic_is_aps_encrypted(hub, dut):
+async def test_device_se_traffic_is_aps_encrypted(hub, dut, present):
     # Make the device answer on an SE cluster now (its OTA client's CurrentFileVersion, read
     # APS-encrypted), then judge everything it sent on the SE clusters in this session.
     await hub.current_version(dut.name)
@@ -29,7 +28,7 @@ async def test_device_se_traffic_is_aps_encrypted(hub, dut):
 
 
 @pytest.mark.spec(SE_SECURITY)
-async def test_device_ignores_an_unencrypted_ota_server_command(hub, dut, windows):
+async def test_device_ignores_an_unencrypted_ota_server_command(hub, dut, windows, present):
     # The probe is a unicast Image Notify without APS encryption: at worst a device asks for an image
     # the CH does not offer, so it cannot harm a real device.
     probe = await hub.probe_unencrypted_ota_command(dut.name, window_s=windows.quiet)
@@ -38,7 +37,7 @@ async def test_device_ignores_an_unencrypted_ota_server_command(hub, dut, window
 
 
 @pytest.mark.spec(REGISTRATION, "GBCS: the CH is the HAN's time source")
-async def test_device_takes_its_time_from_the_ch(hub, dut, windows):
+async def test_device_takes_its_time_from_the_ch(hub, dut, windows, present):
     record = await hub.wait_time_taken_from_ch(dut.name, windows.cap(dut_profile_window(hub, dut)))
     hub.evidence.add(record)
     expect(record)

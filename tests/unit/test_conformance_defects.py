@@ -46,6 +46,9 @@ TENANCY_AFTER_JOIN = "test_device_reads_tenancy_after_joining"
 TENANCY_AFTER_COT = "test_device_reads_tenancy_again_after_a_change_of_tenancy"
 KEY_ESTABLISHMENT = "test_device_completes_key_establishment_with_the_ch"
 PAGE_REQUESTS = "test_page_requests_are_served_where_the_device_uses_them"
+SE_ENCRYPTED = "test_device_se_traffic_is_aps_encrypted"
+UNENCRYPTED_OTA_IGNORED = "test_device_ignores_an_unencrypted_ota_server_command"
+TIME_FROM_CH = "test_device_takes_its_time_from_the_ch"
 
 #: Every test that needs a complete, good download: a device that cannot finish one fails them all.
 NEEDS_A_GOOD_DOWNLOAD = {GOOD_IMAGE, FORCED_DOWNGRADE, WAIT_FOR_DATA, RESUME}
@@ -76,6 +79,14 @@ EXPECTED: dict[str, set[str]] = {
     "cbke_foreign_issuer": {KEY_ESTABLISHMENT},
     "cbke_bad_confirm_key": {KEY_ESTABLISHMENT},
     "cbke_never_finishes": {KEY_ESTABLISHMENT},
+    # Never reads the CH's KeyEstablishmentSuite, so offers Crypto Suite 1, which the CH refuses.
+    "cbke_skips_suite_read": {KEY_ESTABLISHMENT},
+    # Smart Energy security and registration (reference/real-device-behaviour.md §1, §3).
+    # Its unencrypted requests are refused by the CH as by any SE node: its tenancy and time reads
+    # go unanswered too, as they would on a bench.
+    "sends_se_unencrypted": {SE_ENCRYPTED, TENANCY_AFTER_JOIN, TENANCY_AFTER_COT, TIME_FROM_CH},
+    "acts_on_unencrypted_ota": {UNENCRYPTED_OTA_IGNORED},
+    "ignores_time_server": {TIME_FROM_CH},
 }
 
 

@@ -232,16 +232,26 @@ class EmulatedNcp:
 
     def _answered_by_the_stack(self, frame: AirFrame) -> bool:
         """A device's Match_Desc_req to us is answered by the NCP's own ZDO, as EmberZNet does,
-        from the endpoints the host registered; the host does not see it."""
+        from the endpoints the host registered. True when the host is not to see it.
+
+        The host's CONFIG_APPLICATION_ZDO_FLAGS decide the rest, as on a real NCP:
+        APP_HANDLES_ZDO_ENDPOINT_REQUESTS leaves the answer to the host; APP_RECEIVES_SUPPORTED_ZDO_REQUESTS
+        (which bellows sets) passes the request on to the host as well -- where zigpy would answer
+        it again, so the host must not contradict the stack.
+        """
         if not (frame.profile_id == ZDO_PROFILE and frame.dst_ep == 0 and not frame.broadcast
                 and frame.cluster_id == MATCH_DESC_REQ and frame.src_nwk != COORDINATOR_NWK):
+            return False
+        flags = t.EmberZdoConfigurationFlags(
+            self.state.configuration.get(t.EzspConfigId.CONFIG_APPLICATION_ZDO_FLAGS, 0))
+        if t.EmberZdoConfigurationFlags.APP_HANDLES_ZDO_ENDPOINT_REQUESTS in flags:
             return False
         answer = self.zdo.answer(frame.cluster_id, frame.payload)
         if answer is not None and self.air is not None:
             cluster, payload = answer
             reply = AirFrame(COORDINATOR_NWK, frame.src_nwk, ZDO_PROFILE, cluster, 0, 0, payload)
             self.spawn(self.air.unicast(reply), name=f"zdo-answer:0x{frame.src_nwk:04X}")
-        return True
+        return t.EmberZdoConfigurationFlags.APP_RECEIVES_SUPPORTED_ZDO_REQUESTS not in flags
 
     def trust_centre_join(
         self, nwk: int, eui64: bytes, *, rejoin: bool, decision: JoinDecision

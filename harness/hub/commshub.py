@@ -57,8 +57,8 @@ from harness.hub.key_establishment import KeyEstablishmentServer, KeyEstablishme
 from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
 from harness.hub.se_security import UnsecuredFrameGate, UnsecuredProbe, needs_aps_encryption
-from harness.hub.se_services import SeServices
-from harness.hub.radio import OTA_CLUSTER, SE_PROFILE, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
+from harness.hub.se_services import SeServices, answered_by_the_ncp
+from harness.hub.radio import OTA_CLUSTER, SE_PROFILE, TIME_CLUSTER, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
 from harness.hub.sequence_check import SequenceContext, SequenceResult, check_sequence
 from harness.hub.settings import HubSettings, OtaServeSettings
 from harness.hub.tracking import DistributionTracker
@@ -213,7 +213,7 @@ class CommsHub:
         self.app.add_listener(_AppListener(self))
         self.app.add_listener(self.key_establishment)
         self.app.client_cluster_factories[DEVICE_MANAGEMENT] = self._gpf_cluster
-        self.app.frame_gates[:] = [self.se_security, self._serve_se_read]
+        self.app.frame_gates[:] = [answered_by_the_ncp, self.se_security, self._serve_se_read]
         self.app.device_created_hooks.append(self._device_created)
         # Devices restored from the database were created before the hooks existed.
         for device in list(self.app.devices.values()):
@@ -496,9 +496,15 @@ class CommsHub:
         ), f"refuse-unsecured:{device.nwk}")
 
     def _serve_se_read(self, packet: Any) -> bool:
-        """A device's Read Attributes of the CH's KeyEstablishmentSuite, Time or Keep-Alive server."""
-        if (packet.profile_id != SE_PROFILE or packet.cluster_id not in SeServices.CLUSTERS
-                or packet.dst_ep != self.settings.se_endpoint):
+        """A device's Read Attributes of the CH's KeyEstablishmentSuite, Time or Keep-Alive server.
+
+        Time reads are answered on whichever CH endpoint they reach: zigpy's own Time server (on
+        every endpoint a device's Time client talks to) reports the host clock without the
+        Synchronized bit or LastSetTime, which would contradict the CH's Time server.
+        """
+        if packet.profile_id != SE_PROFILE or packet.cluster_id not in SeServices.CLUSTERS:
+            return False
+        if packet.cluster_id != TIME_CLUSTER and packet.dst_ep != self.settings.se_endpoint:
             return False
         try:
             hdr, rest = foundation.ZCLHeader.deserialize(packet.data.serialize())
@@ -518,7 +524,7 @@ class CommsHub:
                                         encrypted=encrypted, run_key=self.key_establishment.run_key)
         rsp = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
         self._spawn(self._send_quietly(
-            device, cluster=packet.cluster_id, src_ep=self.settings.se_endpoint, dst_ep=packet.src_ep,
+            device, cluster=packet.cluster_id, src_ep=packet.dst_ep, dst_ep=packet.src_ep,
             command_id=foundation.GeneralCommand.Read_Attributes_rsp, payload=rsp(status_records=records),
             tsn=hdr.tsn, general=True,
         ), f"se-read:{name}")

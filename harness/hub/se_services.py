@@ -154,3 +154,19 @@ class SeServices:
 #: Reads served by every hub of this run, per rig (the rig check's hub admits the devices, so it
 #: sees their registration reads before the session's hub starts).
 _RUN_READS: dict[Hashable, list[ServedRead]] = {}
+
+
+#: ZDO Match_Desc_req: a device looking for the CH's services.
+MATCH_DESC_REQ = 0x0006
+
+
+def answered_by_the_ncp(packet: t.ZigbeePacket) -> bool:
+    """A device's Match_Desc_req, which the NCP's stack has already answered.
+
+    EmberZNet answers Match_Desc_req itself, from the endpoints the host registered, and with
+    bellows' CONFIG_APPLICATION_ZDO_FLAGS (APP_RECEIVES_SUPPORTED_ZDO_REQUESTS) also passes it to the
+    host. zigpy would then answer again -- with an empty list for any profile but HA, so a second,
+    contradicting "no such service" for every Smart Energy cluster. The hub drops the copy.
+    """
+    return (packet.profile_id == 0x0000 and packet.cluster_id == MATCH_DESC_REQ and packet.dst_ep == 0
+            and packet.src is not None and packet.src.addr_mode == t.AddrMode.NWK and packet.src.address != 0x0000)

@@ -58,7 +58,7 @@ from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
 from harness.hub.se_security import UnsecuredFrameGate, UnsecuredProbe, needs_aps_encryption
 from harness.hub.se_services import SeServices, answered_by_the_ncp
-from harness.hub.radio import OTA_CLUSTER, SE_PROFILE, TIME_CLUSTER, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
+from harness.hub.radio import OTA_CLUSTER, SE_PROFILE, TIME_CLUSTER, TrustCentreSecurity, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
 from harness.hub.sequence_check import SequenceContext, SequenceResult, check_sequence
 from harness.hub.settings import HubSettings, OtaServeSettings
 from harness.hub.tracking import DistributionTracker
@@ -228,6 +228,10 @@ class CommsHub:
                 f"the rig asks for {self.network.channel}"
             )
         return self
+
+    async def trust_centre_security(self) -> TrustCentreSecurity:
+        """The NCP's trust-centre security settings now (for the rig check's line and the report)."""
+        return await self._require_app().trust_centre_security()
 
     def radio_facts(self) -> dict[str, Any]:
         """What the report's header says about the radio and the HAN (no secrets)."""

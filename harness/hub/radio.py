@@ -23,7 +23,9 @@ from typing import Any
 
 from collections.abc import Callable
 
+import bellows.types as bt
 import bellows.zigbee.application
+import zigpy.state
 import zigpy.device
 import zigpy.endpoint
 import zigpy.types as t
@@ -129,6 +131,51 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):
                 return
         super().packet_received(packet)
 
+    async def write_network_info(
+        self, *, network_info: zigpy.state.NetworkInfo, node_info: zigpy.state.NodeInfo
+    ) -> None:
+        """Form the network as a Smart Energy trust centre, not with bellows' Zigbee 3.0 security.
+
+        bellows builds its initial security state (``util.zha_security``: global and hashed TC
+        link key) inside this step; the state it hands the NCP goes through
+        :func:`smart_energy_security` on the way, for this call only.
+        """
+        ezsp = self._ezsp
+        send_state = ezsp.setInitialSecurityState
+
+        async def set_smart_energy_state(state: bt.EmberInitialSecurityState) -> Any:
+            return await send_state(state=smart_energy_security(state))
+
+        ezsp.setInitialSecurityState = set_smart_energy_state  # this EZSP instance, this step only
+        try:
+            await super().write_network_info(network_info=network_info, node_info=node_info)
+        finally:
+            del ezsp.setInitialSecurityState  # back to the EZSP command
+
+    async def trust_centre_security(self) -> TrustCentreSecurity:
+        """What the NCP says about its trust-centre security now (getCurrentSecurityState, getPolicy)."""
+        ezsp = self._ezsp
+        _status, state = await ezsp.getCurrentSecurityState()
+        bits = int(state.bitmask)
+
+        async def policy(policy_id: bt.EzspPolicyId) -> int:
+            _status, decision = await ezsp.getPolicy(policyId=policy_id)
+            return int(decision)
+
+        def decision_name(value: int) -> str:
+            try:
+                return bt.EzspDecisionId(value).name
+            except ValueError:
+                return f"0x{value:02X}"
+
+        return TrustCentreSecurity(
+            global_link_key=bool(bits & bt.EmberCurrentSecurityBitmask.GLOBAL_LINK_KEY),
+            hashed_link_key=bits & 0x0080 == 0x0080,  # TRUST_CENTER_USES_HASHED_LINK_KEY's own bit
+            tc_key_requests=decision_name(await policy(bt.EzspPolicyId.TC_KEY_REQUEST_POLICY)),
+            app_key_requests=decision_name(await policy(bt.EzspPolicyId.APP_KEY_REQUEST_POLICY)),
+            join_policy=await policy(bt.EzspPolicyId.TRUST_CENTER_POLICY),
+        )
+
     def add_device(self, ieee: t.EUI64, nwk: t.NWK) -> zigpy.device.ZigbeeDevice:
         assert isinstance(ieee, t.EUI64)
         device = SmartEnergyDevice(self, ieee, nwk)
@@ -136,6 +183,51 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):
         for hook in self.device_created_hooks:
             hook(device)
         return device
+
+
+#: The EZSP policies of a Smart Energy trust centre (Silicon Labs ``security-config.h``, the same in
+#: Gecko SDK and EmberZNet 5.7; reference §5): a device may not ask for the TC link key, and may ask
+#: for application (partner) link keys. bellows' defaults are the Zigbee 3.0 opposite.
+SE_TC_POLICIES: dict[str, int] = {
+    bt.EzspPolicyId.TC_KEY_REQUEST_POLICY.name: bt.EzspDecisionId.DENY_TC_KEY_REQUESTS,
+    bt.EzspPolicyId.APP_KEY_REQUEST_POLICY.name: bt.EzspDecisionId.ALLOW_APP_KEY_REQUESTS,
+}
+
+#: The initial-security bits of a Smart Energy full-security trust centre: it has the network key
+#: and sends it only encrypted, under each device's own (install-code) link key. No global
+#: (well-known) TC link key and no hashed TC link key -- only Zigbee 3.0 sets those.
+SE_TC_SECURITY = bt.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY | bt.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
+#: Bits of bellows' state kept as they are: bookkeeping, not policy.
+_KEPT_SECURITY_BITS = (bt.EmberInitialSecurityBitmask.HAVE_TRUST_CENTER_EUI64
+                       | bt.EmberInitialSecurityBitmask.NO_FRAME_COUNTER_RESET)
+
+
+def smart_energy_security(state: bt.EmberInitialSecurityState) -> bt.EmberInitialSecurityState:
+    """bellows' Zigbee 3.0 initial security state turned into an SE trust centre's (same keys)."""
+    kept = bt.EmberInitialSecurityBitmask(int(state.bitmask) & int(_KEPT_SECURITY_BITS))
+    return state.replace(bitmask=SE_TC_SECURITY | kept)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustCentreSecurity:
+    """The trust-centre settings the NCP runs with, as the rig check prints them."""
+
+    global_link_key: bool
+    hashed_link_key: bool
+    tc_key_requests: str
+    app_key_requests: str
+    join_policy: int
+
+    @property
+    def smart_energy(self) -> bool:
+        return (not self.global_link_key and not self.hashed_link_key
+                and self.tc_key_requests == "DENY_TC_KEY_REQUESTS" and self.app_key_requests == "ALLOW_APP_KEY_REQUESTS")
+
+    def line(self) -> str:
+        verdict = "Smart Energy trust centre" if self.smart_energy else "NOT a Smart Energy trust centre"
+        return (f"trust centre: {verdict} (global TC link key {'yes' if self.global_link_key else 'no'}, hashed TC "
+                f"link key {'yes' if self.hashed_link_key else 'no'}, TC key requests {self.tc_key_requests}, app key "
+                f"requests {self.app_key_requests}, join policy 0x{self.join_policy:04X})")
 
 
 def zigpy_eui64(display: bytes) -> t.EUI64:
@@ -221,6 +313,7 @@ def zigpy_config(
         "topology_scan_enabled": False,
         "additional_endpoints": endpoint_descriptors(settings),
         "ezsp_config": dict(ezsp_config or {}),
+        "ezsp_policies": dict(SE_TC_POLICIES),
         "use_thread": False,
     }
 

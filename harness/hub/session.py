@@ -106,6 +106,7 @@ class HubRun:
                 f"{'emulated ' if self.emulated else ''}EZSP v{facts['ezsp_version']}, stack {facts['ncp_firmware']}, "
                 f"HAN on {facts['han']}"
             )
+            trust_centre = (await hub.trust_centre_security()).line()
             admitted, failed_cbke = [], []
             for dut in self.rig.devices:
                 if await hub.join(dut.name) is not None:
@@ -116,7 +117,7 @@ class HubRun:
                 outcome = hub.key_establishment.outcome(dut.name)
                 failed_cbke.append(outcome.describe() if outcome is not None else f"{dut.name}: CBKE failed")
             nobody = "none" if self.rig.devices else "no devices under test"
-            self.check_lines = [radio, f"admitted: {', '.join(admitted) or nobody}"]
+            self.check_lines = [radio, trust_centre, f"admitted: {', '.join(admitted) or nobody}"]
             if failed_cbke:
                 self.check_lines.append("joined but failed key establishment, so not admitted: " + "; ".join(failed_cbke))
             return "; ".join(self.check_lines)

@@ -90,3 +90,22 @@ def test_the_listed_clusters_are_the_references() -> None:
     for cluster in (0x0000, 0x0003, 0x0800):
         assert not needs_aps_encryption(0x0109, cluster)
     assert not needs_aps_encryption(0x0104, 0x0019), "only under the SE profile"
+
+
+def test_bellows_zigbee3_state_becomes_a_smart_energy_trust_centres() -> None:
+    import bellows.types as bt
+
+    from harness.hub.radio import SE_TC_SECURITY, smart_energy_security
+
+    z3 = bt.EmberInitialSecurityState(
+        bitmask=(bt.EmberInitialSecurityBitmask.HAVE_PRECONFIGURED_KEY | bt.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
+                 | bt.EmberInitialSecurityBitmask.TRUST_CENTER_GLOBAL_LINK_KEY | bt.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY
+                 | bt.EmberInitialSecurityBitmask.NO_FRAME_COUNTER_RESET
+                 | bt.EmberInitialSecurityBitmask.TRUST_CENTER_USES_HASHED_LINK_KEY),
+        preconfiguredKey=bt.KeyData(bytes(16)), networkKey=bt.KeyData(bytes(range(16))), networkKeySequenceNumber=0,
+        preconfiguredTrustCenterEui64=bt.EUI64.convert("00:00:00:00:00:00:00:00"),
+    )
+    se = smart_energy_security(z3)
+    assert int(se.bitmask) == int(SE_TC_SECURITY | bt.EmberInitialSecurityBitmask.NO_FRAME_COUNTER_RESET)
+    assert not int(se.bitmask) & 0x0084, "no global and no hashed TC link key"
+    assert se.networkKey == z3.networkKey, "the keys are bellows' own"

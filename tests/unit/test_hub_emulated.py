@@ -313,3 +313,16 @@ async def test_at_policy_activates_at_the_time_given(rig):
         cs09 = await transfer.wait_activation()
         assert cs09.activation_result == 0
         assert cs09.time - transfer.record().ended >= 0.9, "the device counted down before activating"
+
+
+async def test_the_network_is_formed_as_a_smart_energy_trust_centre(rig):
+    # Through bellows to the NCP: the initial security bits it was formed with and the key-request
+    # policies it runs, as the rig check prints them.
+    async with emulated(rig) as (radio, hub):
+        bitmask = await radio.acall(lambda: radio.ncp.nvram.network.security_bitmask)
+        assert bitmask & 0x0A00 == 0x0A00, "HAVE_NETWORK_KEY | REQUIRE_ENCRYPTED_KEY"
+        assert not bitmask & 0x0184, "no preconfigured global key, no hashed TC link key"
+        security = await hub.app.trust_centre_security()
+        assert security.smart_energy, security.line()
+        assert security.line().startswith("trust centre: Smart Energy trust centre (global TC link key no, hashed")
+        assert "TC key requests DENY_TC_KEY_REQUESTS, app key requests ALLOW_APP_KEY_REQUESTS" in security.line()

@@ -56,9 +56,19 @@ from harness.hub.joins import admit
 from harness.hub.key_establishment import KeyEstablishmentServer, KeyEstablishmentSettings
 from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
+from harness.hub.radio import (
+    OTA_CLUSTER,
+    SE_PROFILE,
+    TIME_CLUSTER,
+    HubApplication,
+    NetworkIdentity,
+    TrustCentreSecurity,
+    send_zcl,
+    zigpy_config,
+    zigpy_eui64,
+)
 from harness.hub.se_security import UnsecuredFrameGate, UnsecuredProbe, needs_aps_encryption
 from harness.hub.se_services import SeServices, answered_by_the_ncp
-from harness.hub.radio import OTA_CLUSTER, SE_PROFILE, TIME_CLUSTER, TrustCentreSecurity, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
 from harness.hub.sequence_check import SequenceContext, SequenceResult, check_sequence
 from harness.hub.settings import HubSettings, OtaServeSettings
 from harness.hub.tracking import DistributionTracker

@@ -17,17 +17,16 @@ Two facts about zigpy 2.4.0 shape this module (both read from its source):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collections.abc import Callable
-
 import bellows.types as bt
 import bellows.zigbee.application
-import zigpy.state
 import zigpy.device
 import zigpy.endpoint
+import zigpy.state
 import zigpy.types as t
 from zigpy.zcl import Cluster, foundation
 

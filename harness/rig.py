@@ -90,6 +90,24 @@ class Han:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HubTimings:
+    """The CH's waits a bench may need to change ([hub]); None = the hub's default (the real one).
+
+    Defaults (``harness.hub.settings`` / ``harness.hub.key_establishment``) follow Silicon Labs'
+    Smart Energy framework (reference/real-device-behaviour.md §2); an emulated rig may shorten them.
+    """
+
+    join_window_s: int | None = None            # how long permit-joining stays open (1..254 s)
+    join_wait_s: float | None = None            # from opening the window to the device's announce
+    interview_s: float | None = None            # from the announce to zigpy having read the descriptors
+    cbke_initiate_wait_s: float | None = None   # from the join to the device's Initiate Key Establishment
+    cbke_response_margin_s: float | None = None # added to the device's advertised generate times
+    cbke_ephemeral_data_generate_time_s: int | None = None  # what the CH advertises (0..254 s)
+    cbke_confirm_key_generate_time_s: int | None = None     # what the CH advertises (0..254 s)
+    ota_stall_s: float | None = None            # silence after which the CH declares an OTA transfer failed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceEmulation:
     """How the emulator plays this device ([devices.emulation]; emulated rigs only)."""
 
@@ -177,6 +195,7 @@ class Rig:
     power: PowerControl | None
     operator: OperatorPolicy
     profiles: Mapping[str, Profile]    # profile name -> Profile, for the profiles the devices name
+    hub: HubTimings = HubTimings()
 
     def device(self, name: str) -> DeviceUnderTest:
         for device in self.devices:
@@ -275,9 +294,10 @@ def load_rig(path: Path, *, profiles_dir: Path | None = None, environ: Mapping[s
     supplier_key = reader.supplier(top.table("supplier")) if top.has("supplier") else None
     power = reader.power(top.table("power")) if top.has("power") else None
     operator = reader.operator(top.table("operator")) if top.has("operator") else OperatorPolicy()
+    hub = reader.hub(top.table("hub")) if top.has("hub") else HubTimings()
     top.finish()
     return Rig(name=name, path=path, description=description, radio=radio, han=han, devices=devices,
-               images=images, supplier_key=supplier_key, power=power, operator=operator,
+               images=images, supplier_key=supplier_key, power=power, operator=operator, hub=hub,
                profiles=MappingProxyType(_load_profiles(top, devices, Path(profiles_dir))))
 
 
@@ -421,6 +441,27 @@ class _RigReader:
         )
         table.finish()
         return han
+
+    # -- [hub] ------------------------------------------------------------------------------
+
+    def hub(self, table: Table) -> HubTimings:
+        timings = HubTimings(
+            join_window_s=table.integer("join_window_s", None, min=1, max=254),
+            join_wait_s=table.number("join_wait_s", None, min=0.1),
+            interview_s=table.number("interview_s", None, min=0.1),
+            cbke_initiate_wait_s=table.number("cbke_initiate_wait_s", None, min=0.1),
+            cbke_response_margin_s=table.number("cbke_response_margin_s", None, min=0.0),
+            cbke_ephemeral_data_generate_time_s=table.integer("cbke_ephemeral_data_generate_time_s", None, min=0,
+                                                              max=254),
+            cbke_confirm_key_generate_time_s=table.integer("cbke_confirm_key_generate_time_s", None, min=0, max=254),
+            ota_stall_s=table.number("ota_stall_s", None, min=0.1),
+        )
+        if (timings.join_wait_s is not None and timings.join_window_s is not None
+                and timings.join_wait_s > timings.join_window_s):
+            table.fail("join_wait_s", f"{timings.join_wait_s:g} s is longer than join_window_s "
+                                      f"({timings.join_window_s} s): no device can join once the window has closed")
+        table.finish()
+        return timings
 
     # -- [[devices]] ------------------------------------------------------------------------
 

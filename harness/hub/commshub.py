@@ -54,6 +54,7 @@ from harness.hub.gpf import (
 from harness.hub.images import OfferedImage
 from harness.hub.joins import admit
 from harness.hub.key_establishment import KeyEstablishmentServer, KeyEstablishmentSettings
+from harness.hub.key_establishment import with_rig_timings as ke_with_rig_timings
 from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
 from harness.hub.radio import (
@@ -70,7 +71,7 @@ from harness.hub.radio import (
 from harness.hub.se_security import UnsecuredFrameGate, UnsecuredProbe, needs_aps_encryption
 from harness.hub.se_services import SeServices, answered_by_the_ncp
 from harness.hub.sequence_check import SequenceContext, SequenceResult, check_sequence
-from harness.hub.settings import HubSettings, OtaServeSettings
+from harness.hub.settings import HubSettings, OtaServeSettings, with_rig_timings
 from harness.hub.tracking import DistributionTracker
 from harness.hub.transfer_checks import check_wait_for_data_honoured
 from harness.secret import Secret
@@ -139,7 +140,8 @@ class CommsHub:
         ``han.persistence``; None keeps devices in memory only, so a new hub must re-join them).
         """
         self.rig = rig
-        self.settings = settings or HubSettings()
+        #: The rig's [hub] timings win over the defaults and over what the caller passed.
+        self.settings = with_rig_timings(settings or HubSettings(), getattr(rig, "hub", None))
         self._port = port
         self._clock = clock
         self.evidence = EvidenceBuffer()
@@ -162,7 +164,8 @@ class CommsHub:
         #: CBKE (Key Establishment server on the SE endpoint) for devices whose rig entry requires it.
         self.key_establishment = KeyEstablishmentServer(
             rig=rig, app=lambda: self.app, sink=self.evidence.add, se_endpoint=self.settings.se_endpoint,
-            settings=key_establishment, clock=clock, run=self.network)
+            settings=ke_with_rig_timings(key_establishment or KeyEstablishmentSettings(), getattr(rig, "hub", None)),
+            clock=clock, run=self.network)
         #: Smart Energy APS security on receive: unencrypted frames on listed clusters, refused and kept.
         self.se_security = UnsecuredFrameGate(name_of=self._sender_name, refuse=self._refuse_unsecured, clock=clock)
         #: The CH's answers to registration reads (KeyEstablishmentSuite, Time, Keep-Alive).
@@ -638,7 +641,11 @@ class CommsHub:
         return self._images[name]
 
     def serve_settings(self, device: str, **overrides: Any) -> OtaServeSettings:
-        """The OTA server settings for ``device``: its profile's ``[ota]``, then ``overrides``."""
+        """The OTA server settings for ``device``: its profile's ``[ota]``, the rig's ``[hub] ota_stall_s``,
+        then ``overrides``."""
+        stall = getattr(getattr(self.rig, "hub", None), "ota_stall_s", None)
+        if stall is not None:
+            overrides = {"stall_timeout_s": stall, **overrides}
         return OtaServeSettings.from_profile(self.profile(device), **overrides)
 
     def serve(

@@ -51,6 +51,7 @@ Terminate's Wait Time, and its failure is reported once, by the key-establishmen
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import time
@@ -103,8 +104,8 @@ class KeyEstablishmentSettings:
     Terminate (seconds before the device may try again). ``ncp_timeout_s``: each NCP operation.
     """
 
-    ephemeral_data_generate_time_s: int = 10
-    confirm_key_generate_time_s: int = 10
+    ephemeral_data_generate_time_s: int = 11
+    confirm_key_generate_time_s: int = 16
     response_margin_s: float = 10.0
     initiate_timeout_s: float = 30.0
     terminate_wait_time_s: int = 30
@@ -118,6 +119,21 @@ class KeyEstablishmentSettings:
         for name in ("response_margin_s", "initiate_timeout_s", "ncp_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+
+
+def with_rig_timings(settings: KeyEstablishmentSettings, timings: Any | None) -> KeyEstablishmentSettings:
+    """``settings`` with the CBKE waits and advertised generate times a rig's ``[hub]`` table sets."""
+    if timings is None:
+        return settings
+    changes = {
+        field: value for field, value in (
+            ("initiate_timeout_s", getattr(timings, "cbke_initiate_wait_s", None)),
+            ("response_margin_s", getattr(timings, "cbke_response_margin_s", None)),
+            ("ephemeral_data_generate_time_s", getattr(timings, "cbke_ephemeral_data_generate_time_s", None)),
+            ("confirm_key_generate_time_s", getattr(timings, "cbke_confirm_key_generate_time_s", None)),
+        ) if value is not None
+    }
+    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 class KeState(enum.Enum):

@@ -128,3 +128,17 @@ def zcl_utc(epoch_s: float) -> int:
     """A Unix time as a ZCL UTCTime (seconds since 2000-01-01), clamped to the valid range."""
     value = int(epoch_s) - ZIGBEE_EPOCH_OFFSET_S
     return max(0, min(value, 0xFFFFFFFE))
+
+
+def with_rig_timings(settings: HubSettings, timings: object | None) -> HubSettings:
+    """``settings`` with the waits a rig's ``[hub]`` table sets (join window, join wait, interview)."""
+    if timings is None:
+        return settings
+    changes = {
+        field: value for field, value in (
+            ("permit_duration_s", getattr(timings, "join_window_s", None)),
+            ("join_timeout_s", getattr(timings, "join_wait_s", None)),
+            ("interview_timeout_s", getattr(timings, "interview_s", None)),
+        ) if value is not None
+    }
+    return settings.replace(**changes) if changes else settings

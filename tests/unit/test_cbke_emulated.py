@@ -25,6 +25,7 @@ from harness.evidence import CheckRecord, Outcome, StageRecord
 from harness.hub.commshub import HubError
 from harness.hub.joins import DeviceNotAdmitted
 from harness.hub.key_establishment import KeyEstablishmentSettings
+from harness.hub.radio import zigpy_eui64
 from harness.hub.session import HubRun
 from harness.hub.settings import HubSettings
 from harness.rig import load_rig
@@ -201,3 +202,18 @@ async def test_a_hub_that_declares_no_key_establishment_server_loses_the_device(
         assert (failed.details["stage"], failed.details["status"]) == ("discovery", "NO_SERVER")
         assert await radio.acall(lambda: device.wait_for("service_not_found")) is not None
         assert PPMID not in hub.admitted
+
+
+async def test_the_ncp_key_table_read_through_bellows_holds_the_cbke_key(rig) -> None:
+    # What a bench engineer can check without the emulator's help: bellows reads the NCP's key
+    # table (exportLinkKeyByIndex) into zigpy's network information, and after CBKE the entry for
+    # the device is the key the device itself derived -- the key its APS-encrypted traffic uses.
+    async with emulated(rig) as (radio, hub):
+        assert await hub.join(PPMID) is not None
+        await hub.app.load_network_info(load_devices=True)
+        device = radio.han.device(PPMID)
+        ieee = zigpy_eui64(device.eui64)
+        entries = [k for k in hub.app.state.network_info.key_table if k.partner_ieee == ieee]
+        assert len(entries) == 1, "one key-table entry for the device"
+        key = await device_key(radio, PPMID)
+        assert key is not None and bytes(entries[0].key) == key.reveal()  # compared, never printed

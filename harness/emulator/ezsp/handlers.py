@@ -381,11 +381,38 @@ def clear_transient_link_keys(ncp: EmulatedNcp, request: Request) -> Result:
 
 @handles("exportLinkKeyByIndex")
 def export_link_key_by_index(ncp: EmulatedNcp, request: Request) -> Result:
-    return {"status": Status.NOT_FOUND}  # the key table is empty: joins use transient keys
+    """A key-table entry (v12+): the link keys CBKE stored (joins use transient keys, not this table).
+
+    An entry CBKE wrote is marked KEY_IS_AUTHORIZED, as EmberZNet marks a key that has been through
+    CBKE (reference §1)."""
+    from .cbke import cbke_state
+
+    entries = list(cbke_state(ncp).key_table.items())
+    index = int(request["index"])
+    if index >= len(entries):
+        return {"eui64": t.EUI64.convert("00:00:00:00:00:00:00:00"), "plaintext_key": t.KeyData(bytes(16)),
+                "key_data": _key_metadata(authorized=False), "status": Status.NOT_FOUND}
+    eui64, key = entries[index]
+    return {"eui64": eui64_from_display(eui64), "plaintext_key": t.KeyData(bytes(key.reveal())),
+            "key_data": _key_metadata(authorized=True), "status": Status.OK}
+
+
+def _key_metadata(*, authorized: bool) -> t.SecurityManagerAPSKeyMetadata:
+    bitmask = t.EmberKeyStructBitmask.KEY_HAS_PARTNER_EUI64
+    if authorized:
+        bitmask |= t.EmberKeyStructBitmask.KEY_IS_AUTHORIZED
+    return t.SecurityManagerAPSKeyMetadata(bitmask=bitmask, outgoing_frame_counter=0, incoming_frame_counter=0,
+                                           ttl_in_seconds=0)
 
 
 @handles("findKeyTableEntry")
 def find_key_table_entry(ncp: EmulatedNcp, request: Request) -> Result:
+    from .cbke import cbke_state
+
+    wanted = eui64_to_display(request["address"])
+    for index, eui64 in enumerate(cbke_state(ncp).key_table):
+        if eui64 == wanted:
+            return {"index": index}
     return {"index": 0xFF}  # not found
 
 

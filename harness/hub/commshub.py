@@ -37,7 +37,15 @@ import zigpy.exceptions
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
-from harness.evidence import AttributeRead, CheckRecord, Outcome, Record, eui64_text, register_secret
+from harness.evidence import (
+    AttributeRead,
+    CheckRecord,
+    Outcome,
+    Record,
+    TransferEventKind,
+    eui64_text,
+    register_secret,
+)
 from harness.hub.alerts import AlertLog
 from harness.hub.device_reads import Wanted, identity_wanted, read_attributes, wanted_from_profile
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, Expectations, load_expectations
@@ -116,6 +124,13 @@ class _AppListener:
     def handle_message(self, device: Any, profile: int, cluster: int, src_ep: int, dst_ep: int, data: bytes) -> None:
         if profile == 0 and cluster == 0x0013:  # ZDO Device_annce: a (re)join
             self._hub._announced(device)
+
+
+#: Transfer events that record a frame from the device, and from the CH.
+DEVICE_OTA_FRAMES = frozenset({TransferEventKind.QUERY, TransferEventKind.BLOCK_REQUEST, TransferEventKind.PAGE_REQUEST,
+                               TransferEventKind.UPGRADE_END})
+CH_OTA_FRAMES = frozenset({TransferEventKind.NOTIFY, TransferEventKind.QUERY_RESPONSE, TransferEventKind.BLOCK_RESPONSE,
+                           TransferEventKind.WAIT_FOR_DATA, TransferEventKind.UPGRADE_END_RESPONSE})
 
 
 class CommsHub:
@@ -415,9 +430,19 @@ class CommsHub:
                 se_endpoint=self.settings.se_endpoint,
                 clock=self._clock,
                 known_hardware_version=getattr(self.profile(name), "hardware_version", None),
+                frame_security=lambda kind: self._ota_frame_security(name, kind),
             )
             self._ota[name] = ota
         return ota
+
+    def _ota_frame_security(self, name: str, kind: TransferEventKind) -> bool | None:
+        """Was the OTA frame an event records APS-encrypted? The device's: as the radio reported its
+        latest OTA frame; the CH's (all unicast): as the hub's send rule applies."""
+        if kind in DEVICE_OTA_FRAMES:
+            return self.se_security.last_encrypted(name, OTA_CLUSTER)
+        if kind in CH_OTA_FRAMES:
+            return needs_aps_encryption(SE_PROFILE, OTA_CLUSTER)
+        return None
 
     def _device_created(self, device: zigpy.device.ZigbeeDevice) -> None:
         """zigpy just created ``device``: own its OTA requests before zigpy's interview notifies it."""

@@ -102,12 +102,21 @@ class UnsecuredFrameGate:
         self._refuse = refuse
         self._clock = clock
         self.frames: list[UnsecuredFrame] = []
+        self._last: dict[tuple[str, int], bool] = {}
+
+    def last_encrypted(self, device: str, cluster: int) -> bool | None:
+        """Whether the device's latest frame on ``cluster`` came APS-encrypted (None: none seen)."""
+        return self._last.get((device, cluster))
 
     def __call__(self, packet: t.ZigbeePacket) -> bool:
         """True when the frame was refused (zigpy must not see it)."""
         if packet.src is None or packet.src.addr_mode != t.AddrMode.NWK or packet.src.address == 0x0000:
             return False
-        if was_aps_encrypted(packet) or not needs_aps_encryption(packet.profile_id, packet.cluster_id):
+        if not needs_aps_encryption(packet.profile_id, packet.cluster_id):
+            return False
+        encrypted = was_aps_encrypted(packet)
+        self._last[(self._name_of(packet), packet.cluster_id)] = encrypted
+        if encrypted:
             return False
         try:
             hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())

@@ -109,3 +109,18 @@ def test_bellows_zigbee3_state_becomes_a_smart_energy_trust_centres() -> None:
     assert int(se.bitmask) == int(SE_TC_SECURITY | bt.EmberInitialSecurityBitmask.NO_FRAME_COUNTER_RESET)
     assert not int(se.bitmask) & 0x0084, "no global and no hashed TC link key"
     assert se.networkKey == z3.networkKey, "the keys are bellows' own"
+
+
+def test_the_report_says_how_many_frames_of_a_transfer_went_in_the_clear() -> None:
+    from harness.evidence import TransferEvent, TransferEventKind, TransferRecord
+    from harness.report.tables import MISSING, aps_security
+
+    def record(*flags: bool | None) -> TransferRecord:
+        kinds = [TransferEventKind.BLOCK_REQUEST, TransferEventKind.BLOCK_RESPONSE, TransferEventKind.RETRY]
+        events = tuple(TransferEvent(t=float(i), kind=kinds[i % 3], aps_encrypted=flag) for i, flag in enumerate(flags))
+        return TransferRecord(transfer_id="x", device="ppmid1", device_eui64="00:0D", image_name="i", image_sha256="",
+                              image_size=10, image_version=1, started=0.0, events=events)
+
+    assert aps_security(record(True, True, None)) == "all 2 frames encrypted", "a retry noticed is not a frame"
+    assert aps_security(record(False, True)) == "1 of 2 frames in the clear (first: block_request)"
+    assert aps_security(record()) == MISSING, "no frame recorded: nothing to say"

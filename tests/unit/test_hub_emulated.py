@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from emulatedhub import PPMID, RIG_FILE, joined_hub
 
 import harness.hub
 from harness.emulator.server import EmulatedRadio
@@ -19,8 +20,8 @@ from harness.evidence import (
     AlertRecord,
     CheckRecord,
     ImageRecord,
-    StageRecord,
     Outcome,
+    StageRecord,
     TenancyRead,
     TransferEventKind,
     TransferOutcome,
@@ -31,7 +32,6 @@ from harness.hub.radio import HubApplication
 from harness.hub.settings import HubSettings
 from harness.rig import load_rig
 from harness.secret import Secret
-from emulatedhub import PPMID, RIG_FILE, joined_hub
 
 TEST_SETTINGS = HubSettings(join_timeout_s=10, interview_timeout_s=10)
 
@@ -326,3 +326,35 @@ async def test_the_network_is_formed_as_a_smart_energy_trust_centre(rig):
         assert security.smart_energy, security.line()
         assert security.line().startswith("trust centre: Smart Energy trust centre (global TC link key no, hashed")
         assert "TC key requests DENY_TC_KEY_REQUESTS, app key requests ALLOW_APP_KEY_REQUESTS" in security.line()
+
+
+async def test_every_frame_of_a_transfer_says_whether_it_was_aps_encrypted(rig):
+    # Per frame, in the evidence: the CH's responses go out APS-encrypted (the hub's rule) and the
+    # device's requests arrived so (the radio's view); the report sums it up per transfer.
+    from harness.report.tables import aps_security
+
+    async with emulated(rig) as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next")
+        assert await transfer.wait() is TransferOutcome.TRANSFERRED
+        record = transfer.record()
+        frames = [e for e in record.events if e.is_frame]
+        kinds = {e.kind for e in frames}
+        assert {TransferEventKind.BLOCK_REQUEST, TransferEventKind.BLOCK_RESPONSE} <= kinds
+        assert all(e.aps_encrypted is True for e in frames), [(e.kind, e.aps_encrypted) for e in frames][:5]
+        assert aps_security(record) == f"all {len(frames)} frames encrypted"
+
+
+async def test_a_device_sending_unencrypted_is_refused_and_recorded(rig):
+    # Its own requests (the tenancy read after joining) go out in the clear: the CH does not act on
+    # them, answers Default Response FAILURE -- unencrypted, so the device in turn drops it, as SE
+    # nodes do -- and keeps each one. Its answers copy the CH's encryption, as an SE node's
+    # responses do, so reading it still works.
+    async with emulated(rig, behaviour="sends_se_unencrypted") as (radio, hub):
+        device = radio.han.device(PPMID)
+        refused = await radio.acall(lambda: device.wait_for(
+            "unsecured_frame_refused", where=lambda e: e.details["general"] and e.details["command_id"] == 0x0B,
+            timeout=10))
+        assert refused.details["cluster"] in (0x0708, 0x0019, 0x000A)
+        assert {v.cluster for v in hub.se_security.violations(PPMID)} & {0x0708, 0x0019, 0x000A}
+        assert hub.se_security.evidence(PPMID).outcome is Outcome.FAIL
+        assert await hub.current_version(PPMID) == rig.device(PPMID).emulation.firmware_version

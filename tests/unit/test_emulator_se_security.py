@@ -173,3 +173,46 @@ async def test_minimum_block_period_is_read_in_the_devices_own_unit(air: Air) ->
         assert waited >= expected_s * 0.9
     with pytest.raises(ValueError, match="min_block_period_unit"):
         replace(in_ms.settings, min_block_period_unit="us")
+
+
+# -- trust-centre keep-alive --------------------------------------------------------------------------
+
+def _serve_keep_alive(air: Air, *, base_min: int = 1, jitter_s: int = 0) -> None:
+    air.coordinator.endpoints[CH_EP] = replace(air.coordinator.endpoints[CH_EP],
+                                               input_clusters=(0x0019, 0x0800, 0x0025))
+
+    def serve(frame: AirFrame) -> None:
+        if frame.cluster_id != 0x0025:
+            return
+        hdr, _ = foundation.ZCLHeader.deserialize(frame.payload)
+        records = [foundation.ReadAttributeRecord(attrid=0, status=foundation.Status.SUCCESS,
+                                                  value=foundation.TypeValue(type=0x20, value=t.uint8_t(base_min))),
+                   foundation.ReadAttributeRecord(attrid=1, status=foundation.Status.SUCCESS,
+                                                  value=foundation.TypeValue(type=0x21, value=t.uint16_t(jitter_s)))]
+        rsp_hdr = foundation.ZCLHeader.general(hdr.tsn, foundation.GeneralCommand.Read_Attributes_rsp,
+                                               direction=foundation.Direction.Server_to_Client)
+        body = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema(status_records=records)
+        reply = AirFrame(0, frame.src_nwk, SE_PROFILE, 0x0025, CH_EP, frame.src_ep,
+                         rsp_hdr.serialize() + body.serialize(), aps_encrypted=True)
+        asyncio.get_running_loop().create_task(air.han.unicast(reply))
+
+    air.coordinator.listeners.append(serve)
+
+
+async def test_keep_alive_reads_base_and_jitter_encrypted(air: Air) -> None:
+    _serve_keep_alive(air, base_min=2, jitter_s=30)
+    device = await air.joined(timings=replace(FAST, keep_alive_first_s=0.01, time_scale=0.001))
+    ok = await device.wait_for("keep_alive_ok", timeout=2)
+    assert ok.details == {"base_min": 2, "jitter_s": 30}
+    reads = await air.coordinator.wait_frames(lambda f: f.cluster_id == 0x0025, timeout=2)
+    assert all(f.aps_encrypted for f in reads)
+
+
+async def test_three_keep_alive_failures_make_the_device_rejoin_through_the_trust_centre(air: Air) -> None:
+    # No Keep-Alive server on the CH: each check fails; the third sends the device to its trust centre.
+    device = await air.joined(timings=replace(FAST, keep_alive_first_s=0.01, time_scale=0.001))
+    await device.wait_for("keep_alive_tc_rejoin", timeout=3)
+    assert [e.details["failures"] for e in device.events.named("keep_alive_failed")][:3] == [1, 2, 3]
+    await device.wait_for("rejoined", timeout=2)
+    assert air.coordinator.joins[-1][2] is True, "the trust centre saw a rejoin"
+    assert device.joined

@@ -52,6 +52,7 @@ from .settings import (
 from .key_establishment import KeyEstablishmentClient
 from .settings import KEY_ESTABLISHMENT
 from .tenancy import TenancyReader
+from .keep_alive import KEEP_ALIVE, KeepAliveClient
 from .time_client import TimeClient
 from .zcl import (
     Direction,
@@ -89,6 +90,7 @@ class LinkInput(enum.Enum):
     BACK_ON_NETWORK = "back_on_network"
     BACK_OUTSIDE = "back_outside"
     VANISH = "vanish"
+    TC_REJOIN = "tc_rejoin"  # rejoined through the trust centre while still on the network
 
 
 L, LI = LinkState, LinkInput
@@ -101,6 +103,7 @@ LINK_TRANSITIONS: dict[tuple[LinkState, LinkInput], LinkState] = {
     (L.JOINED, LI.REBOOT): L.REBOOTING,
     (L.JOINED, LI.LEAVE): L.OUTSIDE,
     (L.JOINED, LI.VANISH): L.GONE,
+    (L.JOINED, LI.TC_REJOIN): L.JOINED,
     (L.REBOOTING, LI.BACK_ON_NETWORK): L.JOINED,
     (L.REBOOTING, LI.BACK_OUTSIDE): L.OUTSIDE,
     (L.REBOOTING, LI.VANISH): L.GONE,
@@ -143,6 +146,7 @@ class EmulatedDevice:
         self.tenancy = TenancyReader(self)
         self.key_establishment = KeyEstablishmentClient(self)
         self.time = TimeClient(self)
+        self.keep_alive = KeepAliveClient(self)
         try:
             self._link_key = link_key_from_install_code(bytes(settings.install_code.reveal()))
         except InstallCodeError as exc:
@@ -313,6 +317,8 @@ class EmulatedDevice:
         self._network_key = Secret(network_key, origin="transport-key")
         if self.link is LinkState.OUTSIDE:
             self._fire(LI.JOINED, nwk=nwk)
+        elif self.link is LinkState.JOINED:
+            self._fire(LI.TC_REJOIN, nwk=nwk)
         else:
             self._fire(LI.BACK_ON_NETWORK, nwk=nwk)
         self.events.record("rejoined" if rejoin else "joined", nwk=nwk)
@@ -352,6 +358,7 @@ class EmulatedDevice:
         if not await self.key_establishment.after_join(rejoin) or not self.joined:
             return
         self.time.start()  # registration's time read (reference §3), before the CH's other services
+        self.keep_alive.start()
         self.tenancy.read_now("rejoined" if rejoin else "joined")
         self.tenancy.start_polling()
         self.ota.after_join()
@@ -376,6 +383,7 @@ class EmulatedDevice:
         self.ota.interrupt()
         self.tenancy.stop()
         self.time.stop()
+        self.keep_alive.stop()
         for task in (self._join_task, self._query_poller):
             if task is not None and not task.done() and task is not asyncio.current_task():
                 task.cancel()
@@ -523,6 +531,8 @@ class EmulatedDevice:
             return default_response(zcl, status)
         if cluster == KEY_ESTABLISHMENT and not zcl.is_general and not server_side:
             return self.key_establishment.on_frame(frame)  # the trust centre answering our CBKE
+        if cluster == KEEP_ALIVE and zcl.is_general and not server_side:
+            return self._keep_alive_answer(zcl)
         if cluster == KEY_ESTABLISHMENT and zcl.is_general and zcl.command_id == GeneralCommand.Read_Attributes_rsp:
             args = decode(foundation.GENERAL_COMMANDS[GeneralCommand.Read_Attributes_rsp].schema, zcl.body,
                           what="Read Attributes Response")
@@ -543,6 +553,30 @@ class EmulatedDevice:
             return None if zcl.default_response_disabled else default_response(zcl, Status.SUCCESS)
         # Key Establishment as a responder and the SE client clusters' commands are not emulated.
         return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
+
+    def _keep_alive_answer(self, zcl: ZclFrame) -> None:
+        """The trust centre's answer to the keep-alive read (the device has no Keep-Alive cluster of its own)."""
+        if zcl.command_id == GeneralCommand.Read_Attributes_rsp:
+            args = decode(foundation.GENERAL_COMMANDS[GeneralCommand.Read_Attributes_rsp].schema, zcl.body,
+                          what="Read Attributes Response")
+            self.keep_alive.on_response(zcl.header.tsn, list(args.status_records))
+        elif zcl.command_id == GeneralCommand.Default_Response:
+            self.keep_alive.on_error_default_response(zcl.header.tsn)
+        return None
+
+    def rejoin_through_trust_centre(self, reason: str) -> None:
+        """Look for the trust centre again (a TC rejoin), keeping the network key and link key."""
+        han = self._require_han()
+        self.events.record("tc_rejoin", reason=reason)
+        self._stop_activity()
+        if self.nwk is not None and han.network_up:
+            self.spawn(self._tc_rejoin(), name="tc-rejoin")
+
+    async def _tc_rejoin(self) -> None:
+        await asyncio.sleep(self.timings.after_join_s)
+        han = self._require_han()
+        if self.link is LinkState.JOINED and han.network_up:
+            han.rejoin(self)
 
     def _general_command(self, cluster: int, zcl: ZclFrame, *, server_side: bool) -> bytes | None:
         try:

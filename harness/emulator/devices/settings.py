@@ -71,6 +71,9 @@ class DeviceTimings:
     #: Periodic re-read of the CH's time (registration repeats it every 3 h on a real device;
     #: None = only after joining).
     time_resync_s: float | None = None
+    #: Trust-centre keep-alive (an optional Silicon Labs plugin): the delay before the first check,
+    #: None = the device does not run it. A real device waits Base + Jitter (2 min + up to 60 s).
+    keep_alive_first_s: float | None = None
     #: How long the device takes to generate its ephemeral key and to compute the shared secret in
     #: CBKE (a real 283k1 device takes seconds; CI keeps it short).
     cbke_compute_s: float = 0.0
@@ -89,6 +92,7 @@ class DeviceTimings:
             page_timeout_s=self.page_timeout_s * factor,
             tenancy_poll_s=None if self.tenancy_poll_s is None else self.tenancy_poll_s * factor,
             time_resync_s=None if self.time_resync_s is None else self.time_resync_s * factor,
+            keep_alive_first_s=None if self.keep_alive_first_s is None else self.keep_alive_first_s * factor,
             cbke_compute_s=self.cbke_compute_s * factor,
             query_interval_s=None if self.query_interval_s is None else self.query_interval_s * factor,
         )

@@ -239,19 +239,27 @@ class EmulatedNcp:
         (which bellows sets) passes the request on to the host as well -- where zigpy would answer
         it again, so the host must not contradict the stack.
         """
-        if not (frame.profile_id == ZDO_PROFILE and frame.dst_ep == 0 and not frame.broadcast
+        if not (frame.profile_id == ZDO_PROFILE and frame.dst_ep == 0
                 and frame.cluster_id == MATCH_DESC_REQ and frame.src_nwk != COORDINATOR_NWK):
             return False
         flags = t.EmberZdoConfigurationFlags(
             self.state.configuration.get(t.EzspConfigId.CONFIG_APPLICATION_ZDO_FLAGS, 0))
         if t.EmberZdoConfigurationFlags.APP_HANDLES_ZDO_ENDPOINT_REQUESTS in flags:
             return False
-        answer = self.zdo.answer(frame.cluster_id, frame.payload)
-        if answer is not None and self.air is not None:
+        answer = self.zdo.answer(frame.cluster_id, self._as_addressed_to_us(frame))
+        # A broadcast Match_Desc_req is answered only by a node that matches (Zigbee 2.4.4.2.7).
+        matched = answer is not None and len(answer[1]) > 4 and answer[1][4] > 0
+        if answer is not None and self.air is not None and (matched or not frame.broadcast):
             cluster, payload = answer
             reply = AirFrame(COORDINATOR_NWK, frame.src_nwk, ZDO_PROFILE, cluster, 0, 0, payload)
             self.spawn(self.air.unicast(reply), name=f"zdo-answer:0x{frame.src_nwk:04X}")
         return t.EmberZdoConfigurationFlags.APP_RECEIVES_SUPPORTED_ZDO_REQUESTS not in flags
+
+    def _as_addressed_to_us(self, frame: AirFrame) -> bytes:
+        """A broadcast Match_Desc_req asks about NWKAddrOfInterest 0xFFFD (everyone): answer for ourselves."""
+        if not frame.broadcast or len(frame.payload) < 3:
+            return frame.payload
+        return frame.payload[:1] + COORDINATOR_NWK.to_bytes(2, "little") + frame.payload[3:]
 
     def trust_centre_join(
         self, nwk: int, eui64: bytes, *, rejoin: bool, decision: JoinDecision

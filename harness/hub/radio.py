@@ -44,6 +44,7 @@ DEVICE_MANAGEMENT_CLUSTER = 0x0708
 KEY_ESTABLISHMENT_CLUSTER = 0x0800
 TIME_CLUSTER = 0x000A
 KEEP_ALIVE_CLUSTER = 0x0025
+DRLC_CLUSTER = 0x0701
 
 
 #: Makes the cluster object for one of a device's client clusters, or None for zigpy's default.
@@ -260,7 +261,16 @@ def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
             "input_clusters": [BASIC_CLUSTER, DEVICE_MANAGEMENT_CLUSTER],
             "output_clusters": [],
         },
-    ]
+    ] + ([{
+        # The ESI an IHD registers with: found by a broadcast Match_Desc for the DRLC server
+        # (Silicon Labs smart-energy-registration; reference §3). Only where the rig asks for it.
+        "endpoint": settings.esi_endpoint,
+        "profile": SE_PROFILE,
+        "device_type": SE_DEVICE_ID_ESP,
+        "device_version": 0,
+        "input_clusters": [DRLC_CLUSTER],
+        "output_clusters": [],
+    }] if settings.esi_endpoint is not None else [])
 
 
 @dataclass(frozen=True, slots=True)

@@ -119,6 +119,8 @@ class HubSettings:
     se_endpoint: int = 0x0A
     #: The GPF endpoint (Device Management 0x0708 server, Basic).
     gpf_endpoint: int = 0x0B
+    #: An ESI endpoint (DRLC 0x0701 server) for IHDs whose registration needs one; None = none.
+    esi_endpoint: int | None = None
 
     def replace(self, **changes) -> HubSettings:
         return dataclasses.replace(self, **changes)
@@ -130,8 +132,12 @@ def zcl_utc(epoch_s: float) -> int:
     return max(0, min(value, 0xFFFFFFFE))
 
 
+#: Where the CH puts its ESI endpoint when a rig asks for one.
+ESI_ENDPOINT = 0x0C
+
+
 def with_rig_timings(settings: HubSettings, timings: object | None) -> HubSettings:
-    """``settings`` with the waits a rig's ``[hub]`` table sets (join window, join wait, interview)."""
+    """``settings`` with what a rig's ``[hub]`` table sets (join window, join wait, interview, ESI endpoint)."""
     if timings is None:
         return settings
     changes = {
@@ -139,6 +145,7 @@ def with_rig_timings(settings: HubSettings, timings: object | None) -> HubSettin
             ("permit_duration_s", getattr(timings, "join_window_s", None)),
             ("join_timeout_s", getattr(timings, "join_wait_s", None)),
             ("interview_timeout_s", getattr(timings, "interview_s", None)),
+            ("esi_endpoint", ESI_ENDPOINT if getattr(timings, "esi_endpoint", False) else None),
         ) if value is not None
     }
     return settings.replace(**changes) if changes else settings

@@ -358,3 +358,21 @@ async def test_a_device_sending_unencrypted_is_refused_and_recorded(rig):
         assert {v.cluster for v in hub.se_security.violations(PPMID)} & {0x0708, 0x0019, 0x000A}
         assert hub.se_security.evidence(PPMID).outcome is Outcome.FAIL
         assert await hub.current_version(PPMID) == rig.device(PPMID).emulation.firmware_version
+
+
+@pytest.mark.parametrize("esi", [True, False], ids=["rig-asks-for-an-esi", "no-esi"])
+async def test_a_device_that_needs_an_esi_registers_only_where_the_ch_has_one(rig, esi):
+    # Registration (reference §3): a device with a DRLC/Price/Messaging client finds an ESI with a
+    # broadcast Match_Desc for the DRLC server before it reads the time; with none, three errors
+    # abort registration and the time is never read.
+    needs = rig_with_emulation(rig, needs_esi=True)
+    needs = replace(needs, hub=replace(needs.hub, esi_endpoint=esi))
+    async with joined_hub(needs, settings=TEST_SETTINGS) as (radio, hub):
+        device = radio.han.device(PPMID)
+        if esi:
+            found = await radio.acall(lambda: device.wait_for("esi_found", timeout=10))
+            assert found.details["endpoint"] == 0x0C
+            assert await hub.wait_time_taken_from_ch(PPMID, 10)
+        else:
+            await radio.acall(lambda: device.wait_for("registration_aborted", timeout=20))
+            assert not await radio.acall(lambda: device.events.named("time_read_sent"))

@@ -668,12 +668,13 @@ class EmulatedDevice:
             return
         self._send(AirFrame(self.nwk, COORDINATOR_NWK, SE_PROFILE, cluster, self.settings.endpoint, dst_ep, payload))
 
-    def send_zdo(self, cluster: int, payload: bytes) -> None:
-        """A device-initiated ZDO request to the coordinator (Match_Desc_req)."""
+    def send_zdo(self, cluster: int, payload: bytes, *, broadcast: bool = False) -> None:
+        """A device-initiated ZDO request to the coordinator, or to every rx-on node (Match_Desc_req)."""
         if not self.joined or self.nwk is None:
             self.events.record("send_skipped", cluster=cluster, reason=f"link {self.link.value}")
             return
-        self._send(AirFrame(self.nwk, COORDINATOR_NWK, ZDO_PROFILE, cluster, 0, 0, payload))
+        dst = BROADCAST_RX_ON_WHEN_IDLE if broadcast else COORDINATOR_NWK
+        self._send(AirFrame(self.nwk, dst, ZDO_PROFILE, cluster, 0, 0, payload, broadcast=broadcast))
 
     # -- waiting (tests) ------------------------------------------------------------------------
     async def wait_for(

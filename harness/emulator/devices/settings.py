@@ -119,6 +119,8 @@ class DeviceSettings:
     min_block_period_ms: int = 0
     #: The unit this device's firmware reads MinimumBlockPeriod in ("ms" or "s").
     min_block_period_unit: MinBlockPeriodUnit = "ms"
+    #: Registration needs an ESI: the device has a Price, DRLC or Messaging client (reference §3).
+    needs_esi: bool = False
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -242,6 +244,7 @@ def settings_from_rig(dut: Any, profile: Any, *, supplier_key: Path | None = Non
         behaviour=emulation.behaviour,
         min_block_period_ms=emulation.min_block_period_ms,
         min_block_period_unit=getattr(emulation, "min_block_period_unit", "ms"),
+        needs_esi=bool(getattr(emulation, "needs_esi", False)),
         max_data_size=emulation.max_data_size,
         uses_page_requests=emulation.uses_page_requests,
         page_size=emulation.page_size,

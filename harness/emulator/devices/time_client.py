@@ -1,4 +1,8 @@
-"""The device's time source: Smart Energy registration's time read, as a real SE device does it.
+"""The device's time source: Smart Energy registration's ESI discovery and time read, as a real SE device does them.
+
+A device whose registration needs an ESI (``DeviceSettings.needs_esi``: it has a Price, DRLC or
+Messaging client, as a full IHD does) first finds one with a broadcast Match_Desc for the DRLC server;
+three failures abort registration, and then no time is read either.
 
 After key establishment, Silicon Labs' smart-energy-registration plugin finds the Time servers
 (Match_Desc for Time 0x000A), reads Time, TimeStatus, LastSetTime and ValidUntilTime from each with
@@ -28,6 +32,10 @@ if TYPE_CHECKING:
 TIME_ATTRIBUTES = (0x0000, 0x0001, 0x0008, 0x0009)
 #: TimeStatus bits that make a server a valid time source: Master (bit 0) and Synchronized (bit 1).
 MASTER, SYNCHRONIZED = 0x01, 0x02
+#: Demand Response and Load Control: the server cluster ESI discovery looks for.
+DRLC = 0x0701
+#: Errors in one registration step before registration is aborted.
+ERROR_LIMIT = 3
 #: Time 0xFFFFFFFF: "not set".
 INVALID_TIME = 0xFFFFFFFF
 
@@ -70,11 +78,26 @@ class TimeClient:
     async def _run(self) -> None:
         device = self._device
         while device.joined:
+            if device.settings.needs_esi and not await self.find_esi():
+                return  # registration aborted: no ESI, so no time read either
             await self.read_once()
             period = device.timings.time_resync_s
             if period is None:
                 return
             await asyncio.sleep(period)
+
+    async def find_esi(self) -> bool:
+        """ESI discovery (an IHD's registration step): a broadcast Match_Desc for the DRLC server.
+        Finding none is a registration error; three abort registration (reference §3)."""
+        device = self._device
+        for attempt in range(1, ERROR_LIMIT + 1):
+            endpoint = await device.services.find_by_broadcast(DRLC)
+            if endpoint is not None:
+                device.events.record("esi_found", endpoint=endpoint)
+                return True
+            device.events.record("registration_error", step="esi_discovery", errors=attempt)
+        device.events.record("registration_aborted", reason="no ESI (DRLC server) answered Match_Desc")
+        return False
 
     async def read_once(self) -> bool:
         """One time read from the Time server found by Match_Desc; True when the time was taken."""

@@ -81,6 +81,7 @@ from harness.hub.se_services import SeServices, answered_by_the_ncp
 from harness.hub.sequence_check import SequenceContext, SequenceResult, check_sequence
 from harness.hub.settings import HubSettings, OtaServeSettings, with_rig_timings
 from harness.hub.tracking import DistributionTracker
+from harness.hub.tunnel import TUNNEL_ROLES, TunnelOutcome, is_request_tunnel_response, open_gbcs_tunnel
 from harness.hub.transfer_checks import check_wait_for_data_honoured
 from harness.secret import Secret
 
@@ -185,6 +186,8 @@ class CommsHub:
         self.se_security = UnsecuredFrameGate(name_of=self._sender_name, refuse=self._refuse_unsecured, clock=clock)
         #: The CH's answers to registration reads (KeyEstablishmentSuite, Time, Keep-Alive).
         self.se_services = SeServices(clock=clock, started=clock())
+        #: The GBCS tunnel the CH requests after CBKE with a PPMID or HCALCS, per device.
+        self.tunnels: dict[str, asyncio.Task[TunnelOutcome]] = {}
         #: Why the radio is gone for good (it did not come back after a loss); None while usable.
         self.radio_gone: str | None = None
         register_secret(Secret(self.network.network_key))
@@ -415,7 +418,39 @@ class CommsHub:
             return None  # CBKE failed: the device left the HAN (evidence recorded)
         self._serve_device(name, device)
         self._admitted.add(name)
+        outcome = self.key_establishment.outcome(name)
+        if dut.role in TUNNEL_ROLES and outcome is not None and outcome.established:
+            self.tunnels[name] = self._spawn(self._open_tunnel(name, device), f"gbcs-tunnel:{name}")
         return device
+
+    async def _open_tunnel(self, name: str, device: zigpy.device.ZigbeeDevice) -> TunnelOutcome:
+        """The CHF's GBCS tunnel request after CBKE (harness.hub.tunnel); the outcome is evidence."""
+        app = self._require_app()
+        loop = asyncio.get_running_loop()
+        waiting: dict[int, asyncio.Future[bytes]] = {}
+
+        def watch(packet: Any) -> bool:
+            for tsn, future in waiting.items():
+                if not future.done() and self._sender_name(packet) == name and is_request_tunnel_response(packet, tsn):
+                    future.set_result(packet.data.serialize())
+                    return True  # the answer to our request: zigpy's Tunneling stub cannot parse it
+            return False
+
+        async def wait_response(tsn: int) -> bytes:
+            waiting[tsn] = loop.create_future()
+            return await waiting[tsn]
+
+        async def send(**kwargs: Any) -> int:
+            return await send_zcl(device, src_ep=self.settings.se_endpoint, **kwargs)
+
+        app.frame_gates.append(watch)
+        try:
+            outcome = await open_gbcs_tunnel(name, device, send=send, wait_response=wait_response,
+                                             timeout_s=self.settings.join_timeout_s)
+        finally:
+            app.frame_gates.remove(watch)
+        self.evidence.add(outcome.evidence())
+        return outcome
 
     def _ota_for(self, name: str) -> DeviceOta:
         ota = self._ota.get(name)

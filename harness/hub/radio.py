@@ -45,6 +45,7 @@ KEY_ESTABLISHMENT_CLUSTER = 0x0800
 TIME_CLUSTER = 0x000A
 KEEP_ALIVE_CLUSTER = 0x0025
 DRLC_CLUSTER = 0x0701
+TUNNELING_CLUSTER = 0x0704
 
 
 #: Makes the cluster object for one of a device's client clusters, or None for zigpy's default.
@@ -251,7 +252,7 @@ def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
             "device_type": SE_DEVICE_ID_ESP,
             "device_version": 0,
             "input_clusters": [OTA_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, TIME_CLUSTER, KEEP_ALIVE_CLUSTER],
-            "output_clusters": [KEY_ESTABLISHMENT_CLUSTER],
+            "output_clusters": [KEY_ESTABLISHMENT_CLUSTER, TUNNELING_CLUSTER],
         },
         {
             "endpoint": settings.gpf_endpoint,

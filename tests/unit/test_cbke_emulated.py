@@ -9,6 +9,7 @@ its stage, and the device must be gone.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -217,3 +218,18 @@ async def test_the_ncp_key_table_read_through_bellows_holds_the_cbke_key(rig) ->
         assert len(entries) == 1, "one key-table entry for the device"
         key = await device_key(radio, PPMID)
         assert key is not None and bytes(entries[0].key) == key.reveal()  # compared, never printed
+
+
+async def test_after_cbke_the_ch_opens_a_gbcs_tunnel_with_the_ppmid(rig) -> None:
+    # Reference §7: the CHF finds the PPMID's Tunneling server and asks for a GBCS tunnel
+    # (protocol 0x06, transfer size 1500), APS-encrypted; the device accepts it.
+    async with emulated(rig) as (radio, hub):
+        assert await hub.join(PPMID) is not None
+        outcome = await asyncio.wait_for(hub.tunnels[PPMID], 10)
+        assert outcome.opened, outcome.observed
+        asked = await radio.acall(lambda: radio.han.device(PPMID).wait_for("tunnel_requested"))
+        assert asked.details == {"protocol": 0x06, "status": "SUCCESS", "transfer_size": 1500}
+        checks = [r for r in hub.evidence.peek() if isinstance(r, CheckRecord) and r.name == "GBCS tunnel"]
+        assert [c.outcome for c in checks] == [Outcome.PASS]
+        assert await hub.join(IHD) is not None
+        assert IHD not in hub.tunnels, "an IHD gets no tunnel"

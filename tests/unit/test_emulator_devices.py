@@ -149,7 +149,7 @@ async def test_interview_answers(air: Air, role: str, role_cluster: int) -> None
     rsp = await air.request(device, 0x0004, b"\x03" + nwk.serialize() + b"\x01", profile=ZDO_PROFILE, src_ep=0, dst_ep=0)
     _tsn, (status, _, desc) = _zdo(zdo_t.ZDOCmd.Simple_Desc_rsp, rsp.payload)
     assert desc.profile == 0x0109 and desc.endpoint == 1
-    assert set(desc.input_clusters) == {0x0000, 0x0003, 0x0800}
+    assert set(desc.input_clusters) == {0x0000, 0x0003, 0x0800, 0x0704}
     assert set(desc.output_clusters) == {0x0019, 0x000A, 0x0708, role_cluster}
 
     rsp = await air.request(device, 0x0004, b"\x04" + nwk.serialize() + b"\x07", profile=ZDO_PROFILE, src_ep=0, dst_ep=0)

@@ -129,7 +129,7 @@ async def test_join_interview_and_attribute_reads(tmp_path: Path) -> None:
         assert zdev.manufacturer == "Example Meters Ltd" and zdev.model == "PPMID-GEN"
         endpoint = zdev.endpoints[1]
         assert endpoint.profile_id == 0x0109
-        assert set(endpoint.in_clusters) == {0x0000, 0x0003, 0x0800}
+        assert set(endpoint.in_clusters) == {0x0000, 0x0003, 0x0800, 0x0704}
         assert set(endpoint.out_clusters) == {0x0019, 0x000A, 0x0708, 0x0705}
         success, failure = await endpoint.basic.read_attributes(["sw_build_id", "power_source", "product_url"], allow_cache=False)
         assert success["sw_build_id"] == "00000101" and success["power_source"] == 1

@@ -222,7 +222,7 @@ async def test_the_ncp_holds_the_chs_endpoints_as_the_hub_declared_them(rig):
     async with emulated(rig) as (radio, hub):
         held = await radio.acall(lambda: {n: (e.profile_id, e.input_clusters, e.output_clusters)
                                           for n, e in radio.ncp.endpoints.items()})
-        assert held[0x0A] == (0x0109, (0x0019, 0x0800, 0x000A, 0x0025), (0x0800,)), "OTA, KE, Time, Keep-Alive servers"
+        assert held[0x0A] == (0x0109, (0x0019, 0x0800, 0x000A, 0x0025), (0x0800, 0x0704)), "OTA, KE, Time, Keep-Alive servers"
         assert held[0x0B] == (0x0109, (0x0000, 0x0708), ()), "the GPF: Basic and Device Management"
         await radio.acall(lambda: radio.han.device(PPMID).wait_for("time_set", timeout=10))
         found = await radio.acall(lambda: {e.details["cluster"]: e.details["endpoint"]

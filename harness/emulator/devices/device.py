@@ -46,6 +46,7 @@ from .settings import (
     OTA,
     SERVER_CLUSTERS,
     TIME,
+    TUNNELING,
     DeviceSettings,
     DeviceTimings,
 )
@@ -54,8 +55,18 @@ from .settings import KEY_ESTABLISHMENT
 from .tenancy import TenancyReader
 from .keep_alive import KEEP_ALIVE, KeepAliveClient
 from .time_client import TimeClient
+from harness.zcl_se import (
+    GBCS_TUNNEL_PROTOCOL,
+    GBCS_TUNNEL_TRANSFER_SIZE,
+    REQUEST_TUNNEL,
+    RequestTunnel,
+    RequestTunnelResponse,
+    TunnelStatus,
+)
+
 from .zcl import (
     Direction,
+    cluster_frame,
     GeneralCommand,
     Status,
     ZclDecodeError,
@@ -147,6 +158,7 @@ class EmulatedDevice:
         self.key_establishment = KeyEstablishmentClient(self)
         self.time = TimeClient(self)
         self.keep_alive = KeepAliveClient(self)
+        self._tunnels = 0
         try:
             self._link_key = link_key_from_install_code(bytes(settings.install_code.reveal()))
         except InstallCodeError as exc:
@@ -549,10 +561,25 @@ class EmulatedDevice:
                 return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
             name, args = decoded
             return self.ota.on_frame(zcl, name, args, src_ep=frame.src_ep, broadcast=frame.broadcast)
+        if cluster == TUNNELING and server_side and zcl.command_id == REQUEST_TUNNEL:
+            return self._request_tunnel(zcl)
         if cluster == IDENTIFY and server_side and zcl.command_id in (0x00, 0x01):
             return None if zcl.default_response_disabled else default_response(zcl, Status.SUCCESS)
         # Key Establishment as a responder and the SE client clusters' commands are not emulated.
         return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
+
+    def _request_tunnel(self, zcl: ZclFrame) -> bytes:
+        """The CHF's RequestTunnel after CBKE: a GBCS tunnel (protocol 0x06) is accepted (reference §7)."""
+        request = decode(RequestTunnel, zcl.body, what="RequestTunnel")
+        supported = int(request.protocol_id) == GBCS_TUNNEL_PROTOCOL
+        status = TunnelStatus.SUCCESS if supported else TunnelStatus.PROTOCOL_NOT_SUPPORTED
+        self._tunnels += 1 if supported else 0
+        self.events.record("tunnel_requested", protocol=int(request.protocol_id), status=status.name,
+                           transfer_size=int(request.maximum_incoming_transfer_size))
+        return cluster_frame(zcl.header.tsn, REQUEST_TUNNEL, RequestTunnelResponse,
+                             {"tunnel_id": self._tunnels if supported else 0xFFFF, "tunnel_status": status,
+                              "maximum_incoming_transfer_size": GBCS_TUNNEL_TRANSFER_SIZE},
+                             direction=Direction.Server_to_Client, disable_default_response=True)
 
     def _keep_alive_answer(self, zcl: ZclFrame) -> None:
         """The trust centre's answer to the keep-alive read (the device has no Keep-Alive cluster of its own)."""

@@ -27,9 +27,12 @@ PREPAYMENT = 0x0705
 METERING = 0x0702
 DEVICE_MANAGEMENT = 0x0708
 KEY_ESTABLISHMENT = 0x0800
+TUNNELING = 0x0704
 
 #: Server / client clusters on a device's SE endpoint, per role (brief for issue #3; ZSE 1.x device descriptions).
-SERVER_CLUSTERS: tuple[int, ...] = (BASIC, IDENTIFY, KEY_ESTABLISHMENT)
+#: Tunneling's server is where the CHF opens its GBCS tunnel after CBKE (reference §7); an IHD holds
+#: it too, unused (the CHF asks only PPMIDs and HCALCSs).
+SERVER_CLUSTERS: tuple[int, ...] = (BASIC, IDENTIFY, KEY_ESTABLISHMENT, TUNNELING)
 CLIENT_CLUSTERS: dict[str, tuple[int, ...]] = {
     "IHD": (OTA, TIME, DEVICE_MANAGEMENT, METERING),
     "PPMID": (OTA, TIME, DEVICE_MANAGEMENT, PREPAYMENT),

@@ -380,7 +380,9 @@ class KeyEstablishmentSession:
         })
         self._fire(KeInput.INITIATE_ACCEPTED)
 
-        # Ephemeral Data: QEU in; the NCP makes QEV and both MACs; QEV out.
+        # Ephemeral Data: QEU in; the NCP makes QEV, which goes out at once -- a Silicon Labs
+        # responder answers from its key-generation callback and computes the MACs afterwards,
+        # while the device computes its own (reference §2) -- then the NCP computes both MACs.
         frame = await self._next(Command.EPHEMERAL_DATA,
                                  int(request.ephemeral_data_generate_time) + settings.response_margin_s)
         self._stage(peer, "ephemeral_data", "QEU received")
@@ -391,8 +393,8 @@ class KeyEstablishmentSession:
                            "the NCP's CBKE temporary data is in use by another device's key establishment") from None
         self._holds_ncp = True
         qev = await self._radio.generate_keys()
-        macu, macv = await self._radio.calculate_smacs(identity, bytes(frame.args.ephemeral_data))
         await self._send(Command.EPHEMERAL_DATA, {"ephemeral_data": qev})
+        macu, macv = await self._radio.calculate_smacs(identity, bytes(frame.args.ephemeral_data))
         self._fire(KeInput.EPHEMERAL_ANSWERED)
 
         # Confirm Key: MACU in and compared; on a match the key is stored, then MACV goes out.

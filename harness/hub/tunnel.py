@@ -89,7 +89,7 @@ async def open_gbcs_tunnel(
         response, _ = RequestTunnelResponse.deserialize(body)
     except (ValueError, KeyError) as exc:
         return TunnelOutcome(name, False, f"a RequestTunnelResponse that cannot be read: {body.hex()} ({exc})")
-    status_name = TunnelStatus(response.tunnel_status).name
+    status_name = response.tunnel_status.name  # zigpy names an unknown value undefined_0xNN
     if response.tunnel_status != TunnelStatus.SUCCESS:
         return TunnelOutcome(name, False, f"RequestTunnel refused: {status_name}")
     return TunnelOutcome(name, True, f"tunnel {int(response.tunnel_id)} open on endpoint {int(endpoints[0])}, "

@@ -153,6 +153,36 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):
         finally:
             del ezsp.setInitialSecurityState  # back to the EZSP command
 
+    async def keep_link_key(self, ieee: t.EUI64, key: bytes) -> str | None:
+        """Keep a device's install-code key in the NCP's key table, where an SE trust centre keeps it
+        and where the NCP's CBKE later overwrites it (reference §5); the join itself still uses the
+        transient key bellows' ``permit_with_link_key`` sets. Returns why not, or None when kept.
+
+        The entry goes where the device already has one, else in the first free slot
+        (``exportLinkKeyByIndex``, ``importLinkKey``: EZSP v12 and later).
+        """
+        ezsp = self._ezsp
+        if "importLinkKey" not in ezsp._protocol.COMMANDS:
+            return f"EZSP v{ezsp.ezsp_version} has no importLinkKey"
+        _status, size = await ezsp.getConfigurationValue(configId=bt.EzspConfigId.CONFIG_KEY_TABLE_SIZE)
+        slot = None
+        names = list(ezsp._protocol.COMMANDS["exportLinkKeyByIndex"][2])  # the answer's order differs by version
+        for index in range(int(size)):
+            entry = dict(zip(names, await ezsp.exportLinkKeyByIndex(index=index), strict=False))
+            status = entry["status"]
+            eui64 = entry["eui64"] if "eui64" in entry else entry["context"].eui64
+            if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+                slot = index if slot is None else slot
+            elif eui64 == ieee:
+                slot = index
+                break
+        if slot is None:
+            return f"the NCP's key table ({int(size)} entries) is full"
+        (status,) = await ezsp.importLinkKey(index=slot, address=ieee, key=bt.KeyData(key))
+        if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+            return f"importLinkKey answered {status!r}"
+        return None
+
     async def trust_centre_security(self) -> TrustCentreSecurity:
         """What the NCP says about its trust-centre security now (getCurrentSecurityState, getPolicy)."""
         ezsp = self._ezsp

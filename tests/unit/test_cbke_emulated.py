@@ -65,7 +65,12 @@ async def emulated(rig, *, behaviour: str | None = None, library: bool = True, m
 
 
 async def ncp_key(radio: EmulatedRadio, eui64: bytes):
-    return await radio.acall(lambda: cbke_state(radio.ncp).link_key_for(eui64))
+    """The key CBKE stored on the NCP for ``eui64`` (an install-code key the hub kept there is not one)."""
+    def cbke_key():
+        state = cbke_state(radio.ncp)
+        return state.link_key_for(eui64) if bytes(eui64) in state.authorized else None
+
+    return await radio.acall(cbke_key)
 
 
 async def device_key(radio: EmulatedRadio, name: str, *, since: int = 0):
@@ -233,3 +238,17 @@ async def test_after_cbke_the_ch_opens_a_gbcs_tunnel_with_the_ppmid(rig) -> None
         assert [c.outcome for c in checks] == [Outcome.PASS]
         assert await hub.join(IHD) is not None
         assert IHD not in hub.tunnels, "an IHD gets no tunnel"
+
+
+async def test_the_install_code_key_is_kept_in_the_ncp_key_table_until_cbke_replaces_it(rig) -> None:
+    # An SE trust centre keeps each device's install-code key in its (persistent) key table, where
+    # CBKE overwrites it (reference §5). A device whose CBKE fails leaves only that key behind.
+    import zigpy.util
+
+    async with emulated(rig, behaviour="cbke_suite1_only") as (radio, hub):
+        assert await hub.join(PPMID) is None
+        eui64 = radio.han.device(PPMID).eui64
+        kept = await radio.acall(lambda: cbke_state(radio.ncp).link_key_for(eui64))
+        install_code = rig.device(PPMID).install_code.reveal()
+        assert kept is not None and kept.reveal() == bytes(zigpy.util.convert_install_code(bytes(install_code)))
+        assert await ncp_key(radio, eui64) is None, "not authorised: no CBKE key"

@@ -24,6 +24,8 @@ import bellows.types as t
 from ..air import AirFrame, COORDINATOR_NWK
 from ..coordinator_zdo import Endpoint, eui64_from_display, eui64_to_display
 from ..ncp import FREE_BUFFERS, NetworkSettings
+from harness.secret import Secret
+
 from .status import Status
 from .versions import VersionProfile
 
@@ -51,7 +53,6 @@ STUB_COMMANDS: frozenset[str] = frozenset(
         "setManufacturerCode",
         "setRadioPower",
         "setChildData",  # restored child tables: the air keeps its own membership
-        "importLinkKey",  # restored key tables: joins use transient keys
         "eraseKeyTableEntry",
         "sendReply",  # APS fragment ACKs: the virtual air does not fragment
     }
@@ -394,7 +395,7 @@ def export_link_key_by_index(ncp: EmulatedNcp, request: Request) -> Result:
                 "key_data": _key_metadata(authorized=False), "status": Status.NOT_FOUND}
     eui64, key = entries[index]
     return {"eui64": eui64_from_display(eui64), "plaintext_key": t.KeyData(bytes(key.reveal())),
-            "key_data": _key_metadata(authorized=True), "status": Status.OK}
+            "key_data": _key_metadata(authorized=eui64 in cbke_state(ncp).authorized), "status": Status.OK}
 
 
 def _key_metadata(*, authorized: bool) -> t.SecurityManagerAPSKeyMetadata:
@@ -403,6 +404,22 @@ def _key_metadata(*, authorized: bool) -> t.SecurityManagerAPSKeyMetadata:
         bitmask |= t.EmberKeyStructBitmask.KEY_IS_AUTHORIZED
     return t.SecurityManagerAPSKeyMetadata(bitmask=bitmask, outgoing_frame_counter=0, incoming_frame_counter=0,
                                            ttl_in_seconds=0)
+
+
+@handles("importLinkKey")
+def import_link_key(ncp: EmulatedNcp, request: Request) -> Result:
+    """A key-table entry from the host (v12+): an SE trust centre keeps each device's install-code key
+    here, and CBKE later overwrites it (reference §5). Not authorised until CBKE has run."""
+    from .cbke import cbke_state
+
+    state = cbke_state(ncp)
+    eui64 = eui64_to_display(request["address"])
+    size = ncp.state.configuration.get(t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, 0)
+    if eui64 not in state.key_table and (len(state.key_table) >= size or int(request["index"]) >= size):
+        return {"status": Status.TABLE_FULL}
+    state.key_table[eui64] = Secret(bytes(request["key"]), origin=f"imported link key for {eui64.hex(':').upper()}")
+    state.authorized.discard(eui64)
+    return {"status": Status.OK}
 
 
 @handles("findKeyTableEntry")

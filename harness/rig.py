@@ -119,6 +119,26 @@ class Han:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HubOptions:
+    """The CH's waits a bench may need to change, and its optional ESI endpoint ([hub]).
+
+    A wait left None keeps the hub's default (the real one).
+    Defaults (``harness.hub.settings`` / ``harness.hub.key_establishment``) follow Silicon Labs'
+    Smart Energy framework (reference/real-device-behaviour.md §2); an emulated rig may shorten them.
+    """
+
+    join_window_s: int | None = None            # how long permit-joining stays open (1..254 s)
+    join_wait_s: float | None = None            # from opening the window to the device's announce
+    interview_s: float | None = None            # from the announce to zigpy having read the descriptors
+    cbke_initiate_wait_s: float | None = None   # from the join to the device's Initiate Key Establishment
+    cbke_response_margin_s: float | None = None # added to the device's advertised generate times
+    cbke_ephemeral_data_generate_time_s: int | None = None  # what the CH advertises (0..254 s)
+    cbke_confirm_key_generate_time_s: int | None = None     # what the CH advertises (0..254 s)
+    ota_stall_s: float | None = None            # silence after which the CH declares an OTA transfer failed
+    esi_endpoint: bool = False                  # an ESI endpoint (DRLC server) for IHDs that need one to register
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceEmulation:
     """How the emulator plays this device ([devices.emulation]; emulated rigs only)."""
 
@@ -128,6 +148,9 @@ class DeviceEmulation:
     manufacturer_name: str
     model: str
     min_block_period_ms: int = 0
+    #: The unit the emulated firmware reads MinimumBlockPeriod in: "ms" (Gecko SDK) or "s" (EmberZNet 5.7).
+    min_block_period_unit: str = "ms"
+    needs_esi: bool = False            # registration needs an ESI (a DRLC server found by broadcast Match_Desc)
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -205,6 +228,7 @@ class Rig:
     power: PowerControl | None
     operator: OperatorPolicy
     profiles: Mapping[str, Profile]    # profile name -> Profile, for the profiles the devices name
+    hub: HubOptions = HubOptions()
 
     def device(self, name: str) -> DeviceUnderTest:
         for device in self.devices:
@@ -303,9 +327,10 @@ def load_rig(path: Path, *, profiles_dir: Path | None = None, environ: Mapping[s
     supplier_key = reader.supplier(top.table("supplier")) if top.has("supplier") else None
     power = reader.power(top.table("power"), radio=radio) if top.has("power") else None
     operator = reader.operator(top.table("operator")) if top.has("operator") else OperatorPolicy()
+    hub = reader.hub(top.table("hub")) if top.has("hub") else HubOptions()
     top.finish()
     return Rig(name=name, path=path, description=description, radio=radio, han=han, devices=devices,
-               images=images, supplier_key=supplier_key, power=power, operator=operator,
+               images=images, supplier_key=supplier_key, power=power, operator=operator, hub=hub,
                profiles=MappingProxyType(_load_profiles(top, devices, Path(profiles_dir))))
 
 
@@ -496,6 +521,28 @@ class _RigReader:
         table.finish()
         return han
 
+    # -- [hub] ------------------------------------------------------------------------------
+
+    def hub(self, table: Table) -> HubOptions:
+        timings = HubOptions(
+            join_window_s=table.integer("join_window_s", None, min=1, max=254),
+            join_wait_s=table.number("join_wait_s", None, min=0.1),
+            interview_s=table.number("interview_s", None, min=0.1),
+            cbke_initiate_wait_s=table.number("cbke_initiate_wait_s", None, min=0.1),
+            cbke_response_margin_s=table.number("cbke_response_margin_s", None, min=0.0),
+            cbke_ephemeral_data_generate_time_s=table.integer("cbke_ephemeral_data_generate_time_s", None, min=0,
+                                                              max=254),
+            cbke_confirm_key_generate_time_s=table.integer("cbke_confirm_key_generate_time_s", None, min=0, max=254),
+            ota_stall_s=table.number("ota_stall_s", None, min=0.1),
+            esi_endpoint=table.flag("esi_endpoint", False),
+        )
+        if (timings.join_wait_s is not None and timings.join_window_s is not None
+                and timings.join_wait_s > timings.join_window_s):
+            table.fail("join_wait_s", f"{timings.join_wait_s:g} s is longer than join_window_s "
+                                      f"({timings.join_window_s} s): no device can join once the window has closed")
+        table.finish()
+        return timings
+
     # -- [[devices]] ------------------------------------------------------------------------
 
     def device(self, table: Table, *, emulated: bool) -> DeviceUnderTest:
@@ -527,6 +574,8 @@ class _RigReader:
             manufacturer_name=table.text("manufacturer_name"),
             model=table.text("model"),
             min_block_period_ms=table.integer("min_block_period_ms", 0, min=0, max=0xFFFF),
+            min_block_period_unit=table.text("min_block_period_unit", "ms", choices=("ms", "s")),
+            needs_esi=table.flag("needs_esi", False),
             max_data_size=table.integer("max_data_size", 64, min=1, max=255),
             uses_page_requests=table.flag("uses_page_requests", False),
             page_size=table.integer("page_size", 256, min=1, max=0xFFFF),

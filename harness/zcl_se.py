@@ -80,6 +80,7 @@ class KeStage(enum.StrEnum):
     """
 
     DISCOVERY = "discovery"
+    SUITE_READ = "suite_read"
     INITIATE = "initiate"
     EPHEMERAL_DATA = "ephemeral_data"
     CONFIRM_KEY = "confirm_key"
@@ -99,6 +100,7 @@ class KeStage(enum.StrEnum):
 
 _KE_STAGE_TITLES: Final[dict[KeStage, str]] = {
     KeStage.DISCOVERY: "discovery of the Key Establishment server",
+    KeStage.SUITE_READ: "read of the trust centre's KeyEstablishmentSuite attribute",
     KeStage.INITIATE: "Initiate Key Establishment",
     KeStage.EPHEMERAL_DATA: "Ephemeral Data",
     KeStage.CONFIRM_KEY: "Confirm Key",
@@ -250,3 +252,37 @@ __all__ = [
     "encode",
     "status_name",
 ]
+
+
+# -- Tunneling (0x0704): the GBCS tunnel a CHF opens after CBKE (SE 1.x D.6; GBCS 10.2.2) ------------
+
+TUNNELING_CLUSTER = 0x0704
+#: RequestTunnel (client -> server) and RequestTunnelResponse (server -> client) share command id 0x00.
+REQUEST_TUNNEL = 0x00
+#: The protocol id GBCS uses for its tunnel ("GB-HGM", SE 1.x Table D-108 manufacturer-defined range).
+GBCS_TUNNEL_PROTOCOL = 0x06
+#: ManufacturerCode "any" in RequestTunnel.
+ANY_MANUFACTURER = 0xFFFF
+#: The transfer size the CHF asks for (Silicon Labs comms-hub-function tunnel-manager).
+GBCS_TUNNEL_TRANSFER_SIZE = 1500
+
+
+class TunnelStatus(t.enum8):
+    SUCCESS = 0x00
+    BUSY = 0x01
+    NO_MORE_TUNNEL_IDS = 0x02
+    PROTOCOL_NOT_SUPPORTED = 0x03
+    FLOW_CONTROL_NOT_SUPPORTED = 0x04
+
+
+class RequestTunnel(t.Struct):
+    protocol_id: t.uint8_t
+    manufacturer_code: t.uint16_t
+    flow_control_support: t.Bool
+    maximum_incoming_transfer_size: t.uint16_t
+
+
+class RequestTunnelResponse(t.Struct):
+    tunnel_id: t.uint16_t
+    tunnel_status: TunnelStatus
+    maximum_incoming_transfer_size: t.uint16_t

@@ -36,6 +36,25 @@ ZDO_PROFILE = 0x0000
 HA_PROFILE = 0x0104
 SE_PROFILE = 0x0109
 
+#: Clusters whose frames a Smart Energy node sends and accepts only APS-encrypted under an SE
+#: security profile (Silicon Labs ``emberAfDetermineIfLinkSecurityIsRequired``; the independent
+#: model, reference/real-device-behaviour.md §1). Key Establishment, Basic, Identify and ZDO are not
+#: listed: CBKE runs with network security only. OTA is listed except a broadcast Image Notify.
+APS_SECURED_CLUSTERS: frozenset[int] = frozenset({
+    0x000A,  # Time
+    0x0015,  # Commissioning
+    0x0019,  # OTA Upgrade (a broadcast Image Notify excepted)
+    0x0025,  # Keep-Alive
+    0x0600,  # Generic Tunnel
+    0x0700, 0x0701, 0x0702, 0x0703, 0x0704, 0x0705, 0x0706, 0x0707, 0x0708, 0x0709, 0x070A, 0x070B,
+})
+
+
+def needs_aps_security(profile_id: int, cluster_id: int) -> bool:
+    """Whether a frame on ``cluster_id`` must be APS-encrypted (SE profile or the wildcard 0xFFFF)."""
+    return profile_id in (SE_PROFILE, 0xFFFF) and cluster_id in APS_SECURED_CLUSTERS
+
+
 #: The well-known default trust-centre link key; GB devices refuse it.
 WELL_KNOWN_LINK_KEY = b"ZigBeeAlliance09"
 
@@ -50,7 +69,10 @@ class AirFrame:
     ``payload`` is the ZDO or ZCL frame exactly as the APS layer carries it (ZDO: transaction
     sequence number first; ZCL: the ZCL header included). For a frame from the coordinator,
     ``src_nwk`` is 0x0000; for a broadcast, ``dst_nwk`` is one of the BROADCAST_* addresses and
-    ``broadcast`` is True.
+    ``broadcast`` is True. ``aps_encrypted`` says whether the APS payload travelled encrypted with
+    the sender's link key (APS security, Zigbee 4.4.1); the NCP sets it from the host's APS options
+    and reports it back in ``incomingMessageHandler``, devices set it on their own frames, and an
+    air capture reads it as the frame's APS security flag.
     """
 
     src_nwk: int
@@ -61,6 +83,7 @@ class AirFrame:
     dst_ep: int
     payload: bytes
     broadcast: bool = False
+    aps_encrypted: bool = False
 
 
 @runtime_checkable

@@ -33,6 +33,12 @@ MATCH_DESC_REQ = Cmd.Match_Desc_req
 WILDCARD_EUI64 = b"\xff" * 8
 
 
+def aps_encrypted(aps_frame: t.EmberApsFrame) -> bool:
+    """Whether the host asked for APS encryption with the destination's link key (EmberApsOption
+    ENCRYPTION, 0x0020): on the air the frame is then APS-secured, and the device sees it so."""
+    return t.EmberApsOption.APS_OPTION_ENCRYPTION in t.EmberApsOption(aps_frame.options)
+
+
 class EmulatedNcp:
     """An EmberZNet NCP: ASH link + EZSP dispatcher + state, and the coordinator of the air."""
 
@@ -143,6 +149,7 @@ class EmulatedNcp:
             src_ep=aps_frame.sourceEndpoint,
             dst_ep=aps_frame.destinationEndpoint,
             payload=bytes(message),
+            aps_encrypted=aps_encrypted(aps_frame),
         )
         if destination == COORDINATOR_NWK:
             delivered = True
@@ -211,7 +218,9 @@ class EmulatedNcp:
                 clusterId=frame.cluster_id,
                 sourceEndpoint=frame.src_ep,
                 destinationEndpoint=frame.dst_ep,
-                options=t.EmberApsOption.APS_OPTION_NONE,
+                options=(
+                    t.EmberApsOption.APS_OPTION_ENCRYPTION if frame.aps_encrypted else t.EmberApsOption.APS_OPTION_NONE
+                ),
                 groupId=0,
                 sequence=self.next_aps_counter(),
             ),
@@ -227,16 +236,34 @@ class EmulatedNcp:
 
     def _answered_by_the_stack(self, frame: AirFrame) -> bool:
         """A device's Match_Desc_req to us is answered by the NCP's own ZDO, as EmberZNet does,
-        from the endpoints the host registered; the host does not see it."""
-        if not (frame.profile_id == ZDO_PROFILE and frame.dst_ep == 0 and not frame.broadcast
+        from the endpoints the host registered. True when the host is not to see it.
+
+        The host's CONFIG_APPLICATION_ZDO_FLAGS decide the rest, as on a real NCP:
+        APP_HANDLES_ZDO_ENDPOINT_REQUESTS leaves the answer to the host; APP_RECEIVES_SUPPORTED_ZDO_REQUESTS
+        (which bellows sets) passes the request on to the host as well -- where zigpy would answer
+        it again, so the host must not contradict the stack.
+        """
+        if not (frame.profile_id == ZDO_PROFILE and frame.dst_ep == 0
                 and frame.cluster_id == MATCH_DESC_REQ and frame.src_nwk != COORDINATOR_NWK):
             return False
-        answer = self.zdo.answer(frame.cluster_id, frame.payload)
-        if answer is not None and self.air is not None:
+        flags = t.EmberZdoConfigurationFlags(
+            self.state.configuration.get(t.EzspConfigId.CONFIG_APPLICATION_ZDO_FLAGS, 0))
+        if t.EmberZdoConfigurationFlags.APP_HANDLES_ZDO_ENDPOINT_REQUESTS in flags:
+            return False
+        answer = self.zdo.answer(frame.cluster_id, self._as_addressed_to_us(frame))
+        # A broadcast Match_Desc_req is answered only by a node that matches (Zigbee 2.4.4.2.7).
+        matched = answer is not None and len(answer[1]) > 4 and answer[1][4] > 0
+        if answer is not None and self.air is not None and (matched or not frame.broadcast):
             cluster, payload = answer
             reply = AirFrame(COORDINATOR_NWK, frame.src_nwk, ZDO_PROFILE, cluster, 0, 0, payload)
             self.spawn(self.air.unicast(reply), name=f"zdo-answer:0x{frame.src_nwk:04X}")
-        return True
+        return t.EmberZdoConfigurationFlags.APP_RECEIVES_SUPPORTED_ZDO_REQUESTS not in flags
+
+    def _as_addressed_to_us(self, frame: AirFrame) -> bytes:
+        """A broadcast Match_Desc_req asks about NWKAddrOfInterest 0xFFFD (everyone): answer for ourselves."""
+        if not frame.broadcast or len(frame.payload) < 3:
+            return frame.payload
+        return frame.payload[:1] + COORDINATOR_NWK.to_bytes(2, "little") + frame.payload[3:]
 
     def trust_centre_join(
         self, nwk: int, eui64: bytes, *, rejoin: bool, decision: JoinDecision

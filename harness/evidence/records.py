@@ -61,6 +61,9 @@ class TransferEvent(Redacted):
     requested offset and maximum size for a request; the offset and data length actually sent for
     a response). ``status`` is the ZCL status name (``SUCCESS``, ``WAIT_FOR_DATA``...) where the
     frame has one. ``wait_s`` is the delay the CH asked for (WAIT_FOR_DATA, Upgrade End "at time").
+    ``aps_encrypted`` says whether the frame travelled APS-encrypted with the device's link key
+    (Smart Energy OTA traffic must; a broadcast Image Notify is the exception); None for an event
+    that is not a frame (a retry noticed, a gap, a stall) or where the radio did not say.
     """
 
     t: float
@@ -70,6 +73,11 @@ class TransferEvent(Redacted):
     status: str | None = None
     wait_s: float | None = None
     detail: str = ""
+    aps_encrypted: bool | None = None
+
+    @property
+    def is_frame(self) -> bool:
+        return self.kind not in (TransferEventKind.RETRY, TransferEventKind.GAP, TransferEventKind.STALL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

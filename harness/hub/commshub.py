@@ -36,8 +36,9 @@ import tenacity
 import zigpy.device
 import zigpy.exceptions
 from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import Ota
 
-from harness.evidence import AttributeRead, CheckRecord, Record, eui64_text
+from harness.evidence import AttributeRead, CheckRecord, Outcome, Record, TransferEventKind, eui64_text
 from harness.evidence import register_secret as register_with_evidence
 from harness.hub.alerts import AlertLog
 from harness.hub.device_reads import Wanted, identity_wanted, read_attributes, wanted_from_profile
@@ -61,13 +62,27 @@ from harness.hub.key_establishment import (
     KeyEstablishmentServer,
     KeyEstablishmentSettings,
 )
+from harness.hub.key_establishment import with_rig_timings as ke_with_rig_timings
 from harness.hub.ota_server import DeviceOta, Transfer
 from harness.hub.ota_session import NotifyType
-from harness.hub.radio import SE_PROFILE, HubApplication, NetworkIdentity, send_zcl, zigpy_config, zigpy_eui64
+from harness.hub.radio import (
+    OTA_CLUSTER,
+    SE_PROFILE,
+    TIME_CLUSTER,
+    HubApplication,
+    NetworkIdentity,
+    TrustCentreSecurity,
+    send_zcl,
+    zigpy_config,
+    zigpy_eui64,
+)
+from harness.hub.se_security import UnsecuredFrameGate, UnsecuredProbe, needs_aps_encryption
+from harness.hub.se_services import SeServices, answered_by_the_ncp
 from harness.hub.sequence_check import SequenceContext, SequenceResult, check_sequence
-from harness.hub.settings import HubSettings, OtaServeSettings
+from harness.hub.settings import HubSettings, OtaServeSettings, with_rig_timings
 from harness.hub.tracking import DistributionTracker
 from harness.hub.transfer_checks import check_wait_for_data_honoured
+from harness.hub.tunnel import TUNNEL_ROLES, TunnelOutcome, is_request_tunnel_response, open_gbcs_tunnel
 from harness.profiles import Profile
 from harness.rig import DeviceUnderTest, Rig
 from harness.secret import Secret
@@ -110,6 +125,13 @@ class _AppListener:
             self._hub._announced(device)
 
 
+#: Transfer events that record a frame from the device, and from the CH.
+DEVICE_OTA_FRAMES = frozenset({TransferEventKind.QUERY, TransferEventKind.BLOCK_REQUEST, TransferEventKind.PAGE_REQUEST,
+                               TransferEventKind.UPGRADE_END})
+CH_OTA_FRAMES = frozenset({TransferEventKind.NOTIFY, TransferEventKind.QUERY_RESPONSE, TransferEventKind.BLOCK_RESPONSE,
+                           TransferEventKind.WAIT_FOR_DATA, TransferEventKind.UPGRADE_END_RESPONSE})
+
+
 class CommsHub:
     """The CH role for one rig. Create with :func:`start` (or ``CommsHub(...)`` + :meth:`start`)."""
 
@@ -140,7 +162,8 @@ class CommsHub:
         place whose exporter withdrew its serial radio), for the one line the tests then fail with.
         """
         self.rig = rig
-        self.settings = settings or HubSettings()
+        #: The rig's [hub] timings win over the defaults and over what the caller passed.
+        self.settings = with_rig_timings(settings or HubSettings(), rig.hub)
         self._port = port
         self._port_diagnosis = port_diagnosis
         self._clock = clock
@@ -164,7 +187,14 @@ class CommsHub:
         #: CBKE (Key Establishment server on the SE endpoint) for devices whose rig entry requires it.
         self.key_establishment = KeyEstablishmentServer(
             rig=rig, app=lambda: self.app, sink=self.evidence.add, se_endpoint=self.settings.se_endpoint,
-            settings=key_establishment, clock=clock, outcomes=key_outcomes)
+            settings=ke_with_rig_timings(key_establishment or KeyEstablishmentSettings(), rig.hub),
+            clock=clock, outcomes=key_outcomes)
+        #: Smart Energy APS security on receive: unencrypted frames on listed clusters, refused and kept.
+        self.se_security = UnsecuredFrameGate(name_of=self._sender_name, refuse=self._refuse_unsecured, clock=clock)
+        #: The CH's answers to registration reads (KeyEstablishmentSuite, Time, Keep-Alive).
+        self.se_services = SeServices(clock=clock, started=clock())
+        #: The GBCS tunnel the CH requests after CBKE with a PPMID or HCALCS, per device.
+        self.tunnels: dict[str, asyncio.Task[TunnelOutcome]] = {}
         #: Why the radio is gone for good (it did not come back after a loss); None while usable.
         self.radio_gone: str | None = None
         self._register_secret = register_secret
@@ -232,6 +262,7 @@ class CommsHub:
         self.app.add_listener(_AppListener(self))
         self.app.add_listener(self.key_establishment)
         self.app.client_cluster_factories[DEVICE_MANAGEMENT] = self._gpf_cluster
+        self.app.frame_gates[:] = [answered_by_the_ncp, self.se_security, self._serve_se_read]
         self.app.device_created_hooks.append(self._device_created)
         # Devices restored from the database were created before the hooks existed.
         for device in list(self.app.devices.values()):
@@ -246,6 +277,10 @@ class CommsHub:
                 f"the rig asks for {self.network.channel}"
             )
         return self
+
+    async def trust_centre_security(self) -> TrustCentreSecurity:
+        """The NCP's trust-centre security settings now (for the rig check's line and the report)."""
+        return await self._require_app().trust_centre_security()
 
     def radio_facts(self) -> dict[str, Any]:
         """What the report's header says about the radio and the HAN (no secrets)."""
@@ -406,6 +441,9 @@ class CommsHub:
             return None  # CBKE failed: the device left the HAN (evidence recorded)
         self._serve_device(name, device)
         self._admitted.add(name)
+        outcome = self.key_establishment.outcome(name)
+        if dut.role in TUNNEL_ROLES and outcome is not None and outcome.established:
+            self.tunnels[name] = self._spawn(self._open_tunnel(name, device), f"gbcs-tunnel:{name}")
         return device
 
     async def establish_again(self, name: str) -> KeOutcome:
@@ -428,6 +466,35 @@ class CommsHub:
             raise HubError(f"{name}: joined again but no key establishment outcome was recorded")
         return after[-1]
 
+    async def _open_tunnel(self, name: str, device: zigpy.device.ZigbeeDevice) -> TunnelOutcome:
+        """The CHF's GBCS tunnel request after CBKE (harness.hub.tunnel); the outcome is evidence."""
+        app = self._require_app()
+        loop = asyncio.get_running_loop()
+        waiting: dict[int, asyncio.Future[bytes]] = {}
+
+        def watch(packet: Any) -> bool:
+            for tsn, future in waiting.items():
+                if not future.done() and self._sender_name(packet) == name and is_request_tunnel_response(packet, tsn):
+                    future.set_result(packet.data.serialize())
+                    return True  # the answer to our request: zigpy's Tunneling stub cannot parse it
+            return False
+
+        async def wait_response(tsn: int) -> bytes:
+            waiting[tsn] = loop.create_future()
+            return await waiting[tsn]
+
+        async def send(**kwargs: Any) -> int:
+            return await send_zcl(device, src_ep=self.settings.se_endpoint, **kwargs)
+
+        app.frame_gates.append(watch)
+        try:
+            outcome = await open_gbcs_tunnel(name, device, send=send, wait_response=wait_response,
+                                             timeout_s=self.settings.join_timeout_s)
+        finally:
+            app.frame_gates.remove(watch)
+        self.evidence.add(outcome.evidence())
+        return outcome
+
     def _ota_for(self, name: str) -> DeviceOta:
         ota = self._ota.get(name)
         if ota is None:
@@ -441,9 +508,19 @@ class CommsHub:
                 se_endpoint=self.settings.se_endpoint,
                 clock=self._clock,
                 known_hardware_version=self.profile(name).hardware_version,
+                frame_security=lambda kind: self._ota_frame_security(name, kind),
             )
             self._ota[name] = ota
         return ota
+
+    def _ota_frame_security(self, name: str, kind: TransferEventKind) -> bool | None:
+        """Was the OTA frame an event records APS-encrypted? The device's: as the radio reported its
+        latest OTA frame; the CH's (all unicast): as the hub's send rule applies."""
+        if kind in DEVICE_OTA_FRAMES:
+            return self.se_security.last_encrypted(name, OTA_CLUSTER)
+        if kind in CH_OTA_FRAMES:
+            return needs_aps_encryption(SE_PROFILE, OTA_CLUSTER)
+        return None
 
     def _device_created(self, device: zigpy.device.ZigbeeDevice) -> None:
         """zigpy just created ``device``: own its OTA requests before zigpy's interview notifies it."""
@@ -513,6 +590,135 @@ class CommsHub:
 
         return reply
 
+    # ------------------------------------------------------------------ Smart Energy security and services
+
+    def _sender_name(self, packet: Any) -> str:
+        device = self._packet_device(packet)
+        name = self._dut_name_for(device.ieee) if device is not None else None
+        return name or f"0x{int(packet.src.address):04X}"
+
+    def _packet_device(self, packet: Any) -> zigpy.device.ZigbeeDevice | None:
+        app = self._require_app()
+        try:
+            device: zigpy.device.ZigbeeDevice = app.get_device(nwk=packet.src.address)
+        except KeyError:
+            return None
+        return device
+
+    def _refuse_unsecured(self, packet: Any, hdr: foundation.ZCLHeader) -> None:
+        """Answer an unencrypted unicast on a listed cluster as an SE node does: Default Response
+        FAILURE, itself unencrypted, and nothing else (the frame is not acted on)."""
+        device = self._packet_device(packet)
+        if device is None:
+            return
+        schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Default_Response].schema
+        self._spawn(self._send_quietly(
+            device, cluster=packet.cluster_id, src_ep=packet.dst_ep, dst_ep=packet.src_ep,
+            command_id=foundation.GeneralCommand.Default_Response,
+            payload=schema(command_id=hdr.command_id, status=foundation.Status.FAILURE), tsn=hdr.tsn, general=True,
+            direction=hdr.frame_control.direction.flip(), aps_encryption=False,
+        ), f"refuse-unsecured:{device.nwk}")
+
+    def _serve_se_read(self, packet: Any) -> bool:
+        """A device's Read Attributes of the CH's KeyEstablishmentSuite, Time or Keep-Alive server.
+
+        Time reads are answered on whichever CH endpoint they reach: zigpy's own Time server (on
+        every endpoint a device's Time client talks to) reports the host clock without the
+        Synchronized bit or LastSetTime, which would contradict the CH's Time server.
+        """
+        if packet.profile_id != SE_PROFILE or packet.cluster_id not in SeServices.CLUSTERS:
+            return False
+        if packet.cluster_id != TIME_CLUSTER and packet.dst_ep != self.settings.se_endpoint:
+            return False
+        try:
+            hdr, rest = foundation.ZCLHeader.deserialize(packet.data.serialize())
+            if not (hdr.frame_control.is_general and hdr.command_id == foundation.GeneralCommand.Read_Attributes
+                    and hdr.direction == foundation.Direction.Client_to_Server):
+                return False
+            schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes].schema
+            request, _ = schema.deserialize(rest)
+        except (ValueError, KeyError):
+            return False
+        device = self._packet_device(packet)
+        if device is None:
+            return True
+        name = self._sender_name(packet)
+        encrypted = needs_aps_encryption(packet.profile_id, packet.cluster_id)
+        records = self.se_services.read(name, packet.cluster_id, [int(a) for a in request.as_dict()["attribute_ids"]],
+                                        encrypted=encrypted)
+        rsp = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema
+        self._spawn(self._send_quietly(
+            device, cluster=packet.cluster_id, src_ep=packet.dst_ep, dst_ep=packet.src_ep,
+            command_id=foundation.GeneralCommand.Read_Attributes_rsp, payload=rsp(status_records=records),
+            tsn=hdr.tsn, general=True,
+        ), f"se-read:{name}")
+        return True
+
+    async def _send_quietly(self, device: zigpy.device.ZigbeeDevice, **kwargs: Any) -> None:
+        try:
+            await send_zcl(device, **kwargs)
+        except Exception as exc:  # noqa: BLE001 -- the device asks again; what it asked is recorded
+            LOGGER.info("answer to 0x%04X on cluster 0x%04X not delivered: %r", device.nwk, kwargs["cluster"], exc)
+
+    async def wait_time_taken_from_ch(self, name: str, timeout: float) -> CheckRecord:
+        """Whether the device reads the CH's Time and TimeStatus (this run, or within ``timeout``), as evidence."""
+        took = await self.se_services.wait_time_read(name, timeout)
+        observed = ("it read the CH's Time and TimeStatus (Master|Synchronized)" if took else
+                    f"it never read the CH's Time server (waited {timeout:g} s)")
+        return CheckRecord(
+            name="time from the CH", device=name,
+            rule="after registration the device reads Time, TimeStatus, LastSetTime and ValidUntilTime from the "
+                 "CH's Time server and takes its time from it",
+            observed=observed, outcome=Outcome.PASS if took else Outcome.FAIL,
+            source="Silicon Labs smart-energy-registration.c (reference/real-device-behaviour.md §3 step 6)",
+            confidence="medium",
+        )
+
+    async def probe_unencrypted_ota_command(self, name: str, *, window_s: float) -> UnsecuredProbe:
+        """Send the device an Image Notify WITHOUT APS encryption and watch ``window_s`` for what it does.
+
+        The probe cannot harm a real device: a unicast Image Notify (QueryJitter 100) only ever makes
+        a client ask for an image, and the CH has none on offer outside a transfer. A conformant SE
+        device does not act on it (no Query Next Image) and answers Default Response FAILURE
+        (reference/real-device-behaviour.md §1).
+        """
+        device = self.device(name)
+        dst_ep = next((ep_id for ep_id, ep in device.endpoints.items() if ep_id and OTA_CLUSTER in ep.out_clusters), None)
+        if dst_ep is None:
+            raise HubError(f"device {name} declares no OTA client endpoint to probe")
+        since = self._clock()
+        queried: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def watch(packet: Any) -> bool:
+            if packet.cluster_id != OTA_CLUSTER or queried.done() or self._sender_name(packet) != name:
+                return False
+            try:
+                hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
+            except (ValueError, KeyError):
+                return False
+            if (hdr.frame_control.is_cluster and hdr.command_id == Ota.ServerCommandDefs.query_next_image.id
+                    and hdr.direction == foundation.Direction.Client_to_Server):
+                queried.set_result(None)
+            return False  # only watching: the OTA server answers the query as it would any other
+
+        app = self._require_app()
+        app.frame_gates.insert(0, watch)
+        try:
+            notify = Ota.ClientCommandDefs.image_notify.schema(
+                payload_type=Ota.ImageNotifyCommand.PayloadType.QueryJitter, query_jitter=100)
+            tsn = await send_zcl(device, cluster=OTA_CLUSTER, src_ep=self.settings.se_endpoint, dst_ep=dst_ep,
+                                 command_id=Ota.ClientCommandDefs.image_notify.id, payload=notify,
+                                 aps_encryption=False)
+            try:
+                await asyncio.wait_for(asyncio.shield(queried), window_s)
+            except TimeoutError:
+                pass
+        finally:
+            app.frame_gates.remove(watch)
+        answered = [f for f in self.se_security.refusals_by(name, since) if f.tsn == tsn]
+        return UnsecuredProbe(device=name, acted_on=queried.done(), refused_with_failure=bool(answered),
+                              window_s=window_s)
+
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         """A background task the hub cancels on stop (nothing may outlive the radio)."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -542,7 +748,11 @@ class CommsHub:
         return self._images[name]
 
     def serve_settings(self, device: str, **overrides: Any) -> OtaServeSettings:
-        """The OTA server settings for ``device``: its profile's ``[ota]``, then ``overrides``."""
+        """The OTA server settings for ``device``: its profile's ``[ota]``, the rig's ``[hub] ota_stall_s``,
+        then ``overrides``."""
+        stall = self.rig.hub.ota_stall_s
+        if stall is not None:
+            overrides = {"stall_timeout_s": stall, **overrides}
         return OtaServeSettings.from_profile(self.profile(device), **overrides)
 
     def serve(

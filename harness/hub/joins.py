@@ -140,6 +140,10 @@ async def admit(
         if not_cleared is not None:
             LOGGER.warning("%s (%s): the NCP's transient keys were not cleared before the join window: %s",
                            name, shown, not_cleared)
+        keep = getattr(app, "keep_link_key", None)
+        not_kept = await keep(ieee, bytes(key)) if keep is not None else None
+        if not_kept is not None:
+            LOGGER.warning("%s (%s): install-code key not kept in the NCP's key table: %s", name, shown, not_kept)
         await app.permit_with_link_key(node=ieee, link_key=key, time_s=permit_s)
         try:
             await asyncio.wait_for(asyncio.shield(watcher.joined), join_timeout_s)

@@ -52,6 +52,7 @@ key-establishment test. ``CommsHub.establish_again`` makes a device run it afres
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import time
@@ -70,7 +71,7 @@ from harness.crypto.errors import CertificateError
 from harness.evidence import CheckRecord, Outcome, Record, StageRecord, eui64_text
 from harness.hub.errors import CbkeRadioError, HubError, KeStateError
 from harness.hub.ke_ncp import CbkeRadio, EzspCbke
-from harness.rig import Rig
+from harness.rig import HubOptions, Rig
 from harness.zcl_se import (
     KEY_ESTABLISHMENT_CLUSTER,
     SE_PROFILE,
@@ -114,8 +115,8 @@ class KeyEstablishmentSettings:
     Terminate (seconds before the device may try again). ``ncp_timeout_s``: each NCP operation.
     """
 
-    ephemeral_data_generate_time_s: int = 10
-    confirm_key_generate_time_s: int = 10
+    ephemeral_data_generate_time_s: int = 11
+    confirm_key_generate_time_s: int = 16
     response_margin_s: float = 10.0
     initiate_timeout_s: float = 30.0
     terminate_wait_time_s: int = 30
@@ -129,6 +130,19 @@ class KeyEstablishmentSettings:
         for name in ("response_margin_s", "initiate_timeout_s", "ncp_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)!r}")
+
+
+def with_rig_timings(settings: KeyEstablishmentSettings, timings: HubOptions) -> KeyEstablishmentSettings:
+    """``settings`` with the CBKE waits and advertised generate times a rig's ``[hub]`` table sets."""
+    changes: dict[str, Any] = {
+        field: value for field, value in (
+            ("initiate_timeout_s", timings.cbke_initiate_wait_s),
+            ("response_margin_s", timings.cbke_response_margin_s),
+            ("ephemeral_data_generate_time_s", timings.cbke_ephemeral_data_generate_time_s),
+            ("confirm_key_generate_time_s", timings.cbke_confirm_key_generate_time_s),
+        ) if value is not None
+    }
+    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 class KeState(enum.Enum):
@@ -365,7 +379,9 @@ class KeyEstablishmentSession:
         })
         self._fire(KeInput.INITIATE_ACCEPTED)
 
-        # Ephemeral Data: QEU in; the NCP makes QEV and both MACs; QEV out.
+        # Ephemeral Data: QEU in; the NCP makes QEV, which goes out at once -- a Silicon Labs
+        # responder answers from its key-generation callback and computes the MACs afterwards,
+        # while the device computes its own (reference §2) -- then the NCP computes both MACs.
         frame = await self._next(Command.EPHEMERAL_DATA,
                                  int(request.ephemeral_data_generate_time) + settings.response_margin_s)
         self._stage(peer, KeStage.EPHEMERAL_DATA, "QEU received")
@@ -376,8 +392,8 @@ class KeyEstablishmentSession:
                            "the NCP's CBKE temporary data is in use by another device's key establishment") from None
         self._holds_ncp = True
         qev = await self._radio.generate_keys()
-        macu, macv = await self._radio.calculate_smacs(identity, bytes(frame.args.ephemeral_data))
         await self._send(Command.EPHEMERAL_DATA, {"ephemeral_data": qev})
+        macu, macv = await self._radio.calculate_smacs(identity, bytes(frame.args.ephemeral_data))
         self._fire(KeInput.EPHEMERAL_ANSWERED)
 
         # Confirm Key: MACU in and compared; on a match the key is stored, then MACV goes out.

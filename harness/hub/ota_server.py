@@ -145,8 +145,10 @@ class DeviceOta:
         se_endpoint: int,
         clock: Callable[[], float] = time.time,
         known_hardware_version: int | None = None,
+        frame_security: Callable[[TransferEventKind], bool | None] | None = None,
     ) -> None:
         self.name = name
+        self._frame_security = frame_security
         self.eui64 = eui64
         self.alerts = alerts
         self.tracker = tracker
@@ -227,6 +229,7 @@ class DeviceOta:
             transfer_id=f"{self.name}#idle{next(self._serial)}",
             clock=self._clock,
             known_hardware_version=self.known_hardware_version,
+            frame_security=self._frame_security,
         )
 
     def serve(self, image: OfferedImage, settings: OtaServeSettings, *, previous_version: int | None = None) -> Transfer:
@@ -241,6 +244,7 @@ class DeviceOta:
             transfer_id=f"{self.name}#{next(self._serial)}:{image.name}",
             clock=self._clock,
             known_hardware_version=self.known_hardware_version,
+            frame_security=self._frame_security,
         )
         self.session = session
         transfer = Transfer(self, session)

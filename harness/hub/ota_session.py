@@ -166,8 +166,12 @@ class OtaSession:
         transfer_id: str,
         clock: Callable[[], float] = time.time,
         known_hardware_version: int | None = None,
+        frame_security: Callable[[TransferEventKind], bool | None] | None = None,
     ) -> None:
+        """``frame_security``: whether the frame an event records was APS-encrypted (the radio's
+        view of the device's last OTA frame, the hub's send rule for its own); None: not recorded."""
         self.device = device
+        self._frame_security = frame_security
         self.device_eui64 = device_eui64
         self.settings = settings
         self.transfer_id = transfer_id
@@ -234,6 +238,8 @@ class OtaSession:
         return entered_terminal
 
     def _event(self, kind: TransferEventKind, **kw: Any) -> TransferEvent:
+        if self._frame_security is not None and "aps_encrypted" not in kw:
+            kw["aps_encrypted"] = self._frame_security(kind)
         ev = TransferEvent(t=self._clock(), kind=kind, **kw)
         self._events.append(ev)
         return ev

@@ -27,15 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import bellows.ezsp
+import bellows.types as bt
 import bellows.zigbee.application
 import zigpy.config
 import zigpy.device
 import zigpy.endpoint
+import zigpy.state
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 from bellows.config import CONF_EZSP_CONFIG, CONF_USE_THREAD
 from zigpy.zcl import Cluster, foundation
 
+from harness.hub.se_security import needs_aps_encryption
 from harness.hub.settings import HubSettings
 
 #: Smart Energy profile id (ZSE 1.x).
@@ -47,6 +50,10 @@ OTA_CLUSTER = 0x0019
 BASIC_CLUSTER = 0x0000
 DEVICE_MANAGEMENT_CLUSTER = 0x0708
 KEY_ESTABLISHMENT_CLUSTER = 0x0800
+TIME_CLUSTER = 0x000A
+KEEP_ALIVE_CLUSTER = 0x0025
+DRLC_CLUSTER = 0x0701
+TUNNELING_CLUSTER = 0x0704
 
 
 #: Makes the cluster object for one of a device's client clusters, or None for zigpy's default.
@@ -68,7 +75,18 @@ class SmartEnergyEndpoint(zigpy.endpoint.Endpoint):
             factory = factories.get(cluster_id)
             if factory is not None:
                 cluster = factory(self)
-        return super().add_output_cluster(cluster_id, cluster)
+        return _secured(super().add_output_cluster(cluster_id, cluster), self.profile_id)
+
+    def add_input_cluster(self, cluster_id: int, cluster: Cluster | None = None) -> Cluster:
+        return _secured(super().add_input_cluster(cluster_id, cluster), self.profile_id)
+
+
+def _secured(cluster: Cluster, profile_id: int | None) -> Cluster:
+    """Mark a Smart Energy cluster object so zigpy APS-encrypts all its traffic (its requests, the
+    interview's OTA read and Image Notify, its replies): zigpy's own ``Cluster.aps_encryption``."""
+    if needs_aps_encryption(SE_PROFILE if profile_id is None else profile_id, cluster.cluster_id):
+        cluster.aps_encryption = True
+    return cluster
 
 
 class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
@@ -162,6 +180,90 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         super().__init__(config)
         self.client_cluster_factories: dict[int, ClientClusterFactory] = {}
         self.device_created_hooks: list[Callable[[zigpy.device.ZigbeeDevice], None]] = []
+        #: Run, in order, on every received frame before zigpy sees it; one returning True has
+        #: consumed the frame (the APS-security refusal, the CH's SE attribute answers).
+        self.frame_gates: list[Callable[[t.ZigbeePacket], bool]] = []
+
+    def packet_received(self, packet: t.ZigbeePacket) -> None:
+        for gate in self.frame_gates:
+            if gate(packet):
+                return
+        super().packet_received(packet)
+
+    async def write_network_info(
+        self, *, network_info: zigpy.state.NetworkInfo, node_info: zigpy.state.NodeInfo
+    ) -> None:
+        """Form the network as a Smart Energy trust centre, not with bellows' Zigbee 3.0 security.
+
+        bellows builds its initial security state (``util.zha_security``: global and hashed TC
+        link key) inside this step; the state it hands the NCP goes through
+        :func:`smart_energy_security` on the way, for this call only.
+        """
+        ezsp = self._ezsp
+        send_state = ezsp.setInitialSecurityState
+
+        async def set_smart_energy_state(state: bt.EmberInitialSecurityState) -> Any:
+            return await send_state(state=smart_energy_security(state))
+
+        ezsp.setInitialSecurityState = set_smart_energy_state  # this EZSP instance, this step only
+        try:
+            await super().write_network_info(network_info=network_info, node_info=node_info)
+        finally:
+            del ezsp.setInitialSecurityState  # back to the EZSP command
+
+    async def keep_link_key(self, ieee: t.EUI64, key: bytes) -> str | None:
+        """Keep a device's install-code key in the NCP's key table, where an SE trust centre keeps it
+        and where the NCP's CBKE later overwrites it (reference §5); the join itself still uses the
+        transient key bellows' ``permit_with_link_key`` sets. Returns why not, or None when kept.
+
+        The entry goes where the device already has one, else in the first free slot
+        (``exportLinkKeyByIndex``, ``importLinkKey``: EZSP v12 and later).
+        """
+        ezsp = self._ezsp
+        if "importLinkKey" not in ezsp._protocol.COMMANDS:
+            return f"EZSP v{ezsp.ezsp_version} has no importLinkKey"
+        _status, size = await ezsp.getConfigurationValue(configId=bt.EzspConfigId.CONFIG_KEY_TABLE_SIZE)
+        slot = None
+        names = list(ezsp._protocol.COMMANDS["exportLinkKeyByIndex"][2])  # the answer's order differs by version
+        for index in range(int(size)):
+            entry = dict(zip(names, await ezsp.exportLinkKeyByIndex(index=index), strict=False))
+            status = entry["status"]
+            eui64 = entry["eui64"] if "eui64" in entry else entry["context"].eui64
+            if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+                slot = index if slot is None else slot
+            elif eui64 == ieee:
+                slot = index
+                break
+        if slot is None:
+            return f"the NCP's key table ({int(size)} entries) is full"
+        (status,) = await ezsp.importLinkKey(index=slot, address=ieee, key=bt.KeyData(key))
+        if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+            return f"importLinkKey answered {status!r}"
+        return None
+
+    async def trust_centre_security(self) -> TrustCentreSecurity:
+        """What the NCP says about its trust-centre security now (getCurrentSecurityState, getPolicy)."""
+        ezsp = self._ezsp
+        _status, state = await ezsp.getCurrentSecurityState()
+        bits = int(state.bitmask)
+
+        async def policy(policy_id: bt.EzspPolicyId) -> int:
+            _status, decision = await ezsp.getPolicy(policyId=policy_id)
+            return int(decision)
+
+        def decision_name(value: int) -> str:
+            try:
+                return str(bt.EzspDecisionId(value).name)
+            except ValueError:
+                return f"0x{value:02X}"
+
+        return TrustCentreSecurity(
+            global_link_key=bool(bits & bt.EmberCurrentSecurityBitmask.GLOBAL_LINK_KEY),
+            hashed_link_key=bits & 0x0080 == 0x0080,  # TRUST_CENTER_USES_HASHED_LINK_KEY's own bit
+            tc_key_requests=decision_name(await policy(bt.EzspPolicyId.TC_KEY_REQUEST_POLICY)),
+            app_key_requests=decision_name(await policy(bt.EzspPolicyId.APP_KEY_REQUEST_POLICY)),
+            join_policy=await policy(bt.EzspPolicyId.TRUST_CENTER_POLICY),
+        )
 
     @property
     def ezsp(self) -> bellows.ezsp.EZSP | None:
@@ -219,6 +321,51 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         super().handle_leave(nwk, ieee)
 
 
+#: The EZSP policies of a Smart Energy trust centre (Silicon Labs ``security-config.h``, the same in
+#: Gecko SDK and EmberZNet 5.7; reference §5): a device may not ask for the TC link key, and may ask
+#: for application (partner) link keys. bellows' defaults are the Zigbee 3.0 opposite.
+SE_TC_POLICIES: dict[str, int] = {
+    bt.EzspPolicyId.TC_KEY_REQUEST_POLICY.name: bt.EzspDecisionId.DENY_TC_KEY_REQUESTS,
+    bt.EzspPolicyId.APP_KEY_REQUEST_POLICY.name: bt.EzspDecisionId.ALLOW_APP_KEY_REQUESTS,
+}
+
+#: The initial-security bits of a Smart Energy full-security trust centre: it has the network key
+#: and sends it only encrypted, under each device's own (install-code) link key. No global
+#: (well-known) TC link key and no hashed TC link key -- only Zigbee 3.0 sets those.
+SE_TC_SECURITY = bt.EmberInitialSecurityBitmask.HAVE_NETWORK_KEY | bt.EmberInitialSecurityBitmask.REQUIRE_ENCRYPTED_KEY
+#: Bits of bellows' state kept as they are: bookkeeping, not policy.
+_KEPT_SECURITY_BITS = (bt.EmberInitialSecurityBitmask.HAVE_TRUST_CENTER_EUI64
+                       | bt.EmberInitialSecurityBitmask.NO_FRAME_COUNTER_RESET)
+
+
+def smart_energy_security(state: bt.EmberInitialSecurityState) -> bt.EmberInitialSecurityState:
+    """bellows' Zigbee 3.0 initial security state turned into an SE trust centre's (same keys)."""
+    kept = bt.EmberInitialSecurityBitmask(int(state.bitmask) & int(_KEPT_SECURITY_BITS))
+    return state.replace(bitmask=SE_TC_SECURITY | kept)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustCentreSecurity:
+    """The trust-centre settings the NCP runs with, as the rig check prints them."""
+
+    global_link_key: bool
+    hashed_link_key: bool
+    tc_key_requests: str
+    app_key_requests: str
+    join_policy: int
+
+    @property
+    def smart_energy(self) -> bool:
+        return (not self.global_link_key and not self.hashed_link_key
+                and self.tc_key_requests == "DENY_TC_KEY_REQUESTS" and self.app_key_requests == "ALLOW_APP_KEY_REQUESTS")
+
+    def line(self) -> str:
+        verdict = "Smart Energy trust centre" if self.smart_energy else "NOT a Smart Energy trust centre"
+        return (f"trust centre: {verdict} (global TC link key {'yes' if self.global_link_key else 'no'}, hashed TC "
+                f"link key {'yes' if self.hashed_link_key else 'no'}, TC key requests {self.tc_key_requests}, app key "
+                f"requests {self.app_key_requests}, join policy 0x{self.join_policy:04X})")
+
+
 def zigpy_eui64(display: bytes) -> t.EUI64:
     """Display-order EUI-64 bytes (``00:0D:6F:...`` as written in rig files) as zigpy's EUI64."""
     if len(display) != 8:
@@ -227,7 +374,7 @@ def zigpy_eui64(display: bytes) -> t.EUI64:
 
 
 def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
-    """The CH's own endpoints: SE endpoint (OTA server, Key Establishment) and the GPF endpoint.
+    """The CH's own endpoints: SE endpoint (OTA, Key Establishment, Time and Keep-Alive servers) and the GPF endpoint.
 
     The NCP answers a device's Match_Desc_req from these lists, which is how a device finds the
     OTA server, the Key Establishment server (hub/key_establishment.py) and the GPF's Device
@@ -239,8 +386,8 @@ def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
             "profile": SE_PROFILE,
             "device_type": SE_DEVICE_ID_ESP,
             "device_version": 0,
-            "input_clusters": [OTA_CLUSTER, KEY_ESTABLISHMENT_CLUSTER],
-            "output_clusters": [KEY_ESTABLISHMENT_CLUSTER],
+            "input_clusters": [OTA_CLUSTER, KEY_ESTABLISHMENT_CLUSTER, TIME_CLUSTER, KEEP_ALIVE_CLUSTER],
+            "output_clusters": [KEY_ESTABLISHMENT_CLUSTER, TUNNELING_CLUSTER],
         },
         {
             "endpoint": settings.gpf_endpoint,
@@ -250,7 +397,16 @@ def endpoint_descriptors(settings: HubSettings) -> list[dict[str, Any]]:
             "input_clusters": [BASIC_CLUSTER, DEVICE_MANAGEMENT_CLUSTER],
             "output_clusters": [],
         },
-    ]
+    ] + ([{
+        # The ESI an IHD registers with: found by a broadcast Match_Desc for the DRLC server
+        # (Silicon Labs smart-energy-registration; reference §3). Only where the rig asks for it.
+        "endpoint": settings.esi_endpoint,
+        "profile": SE_PROFILE,
+        "device_type": SE_DEVICE_ID_ESP,
+        "device_version": 0,
+        "input_clusters": [DRLC_CLUSTER],
+        "output_clusters": [],
+    }] if settings.esi_endpoint is not None else [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +458,7 @@ def zigpy_config(
         "topology_scan_enabled": False,
         "additional_endpoints": endpoint_descriptors(settings),
         "ezsp_config": dict(ezsp_config or {}),
+        "ezsp_policies": dict(SE_TC_POLICIES),
         "use_thread": False,
     }
 
@@ -319,8 +476,14 @@ async def send_zcl(
     direction: foundation.Direction = foundation.Direction.Server_to_Client,
     disable_default_response: bool = True,
     profile: int = SE_PROFILE,
+    aps_encryption: bool | None = None,
 ) -> int:
     """Send one ZCL command from one of the CH's endpoints; returns the TSN used.
+
+    ``aps_encryption`` None: APS-encrypted with the device's link key when the cluster is one a
+    Smart Energy node secures (:mod:`harness.hub.se_security`), through zigpy's own request
+    option; False only for a deliberate unencrypted probe or a Default Response to an unencrypted
+    frame, True/False to force.
 
     ``payload`` is a zigpy command schema instance (``Ota.ClientCommandDefs.x.schema(...)``,
     ``foundation.GENERAL_COMMANDS[...].schema(...)``), so every byte comes from zigpy's
@@ -345,5 +508,6 @@ async def send_zcl(
         sequence=tsn,
         data=header.serialize() + payload.serialize(),
         expect_reply=False,
+        aps_encryption=needs_aps_encryption(profile, cluster) if aps_encryption is None else aps_encryption,
     )
     return tsn

@@ -267,6 +267,7 @@ class HubRun:
         facts = hub.radio_facts()
         lines = [f"{'emulated ' if self.emulated else ''}EZSP v{facts['ezsp_version']}, stack {facts['ncp_firmware']}, "
                  f"HAN on {facts['han']}"]
+        lines.append((await hub.trust_centre_security()).line())
         admitted, failed_cbke = [], []
         for dut in self.rig.devices:
             if await hub.join(dut.name) is not None:

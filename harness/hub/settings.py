@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from harness.profiles import Profile
+    from harness.rig import HubOptions
 
 #: Safe block data size with APS + NWK security (ZCL OTA / SE 1.x; zigpy caps Insta/dresden at 40).
 DEFAULT_MAX_BLOCK_SIZE = 40
@@ -125,6 +126,8 @@ class HubSettings:
     se_endpoint: int = 0x0A
     #: The GPF endpoint (Device Management 0x0708 server, Basic).
     gpf_endpoint: int = 0x0B
+    #: An ESI endpoint (DRLC 0x0701 server) for IHDs whose registration needs one; None = none.
+    esi_endpoint: int | None = None
 
     def replace(self, **changes: Any) -> HubSettings:
         return dataclasses.replace(self, **changes)
@@ -134,3 +137,20 @@ def zcl_utc(epoch_s: float) -> int:
     """A Unix time as a ZCL UTCTime (seconds since 2000-01-01), clamped to the valid range."""
     value = int(epoch_s) - ZIGBEE_EPOCH_OFFSET_S
     return max(0, min(value, 0xFFFFFFFE))
+
+
+#: Where the CH puts its ESI endpoint when a rig asks for one.
+ESI_ENDPOINT = 0x0C
+
+
+def with_rig_timings(settings: HubSettings, timings: HubOptions) -> HubSettings:
+    """``settings`` with what a rig's ``[hub]`` table sets (join window, join wait, interview, ESI endpoint)."""
+    changes = {
+        field: value for field, value in (
+            ("permit_duration_s", timings.join_window_s),
+            ("join_timeout_s", timings.join_wait_s),
+            ("interview_timeout_s", timings.interview_s),
+            ("esi_endpoint", ESI_ENDPOINT if timings.esi_endpoint else None),
+        ) if value is not None
+    }
+    return settings.replace(**changes) if changes else settings

@@ -287,6 +287,17 @@ def checks_table(checks: Sequence[CheckRecord]) -> Html:
     )
 
 
+def aps_security(transfer: TransferRecord) -> str:
+    """How the transfer's frames travelled: all APS-encrypted, or how many in the clear (per frame in the JSON)."""
+    frames = [e for e in transfer.events if e.is_frame and e.aps_encrypted is not None]
+    if not frames:
+        return MISSING
+    clear = [e for e in frames if not e.aps_encrypted]
+    if not clear:
+        return f"all {len(frames)} frames encrypted"
+    return f"{len(clear)} of {len(frames)} frames in the clear (first: {clear[0].kind.value})"
+
+
 def transfers_table(transfers: Sequence[TransferRecord]) -> Html:
     """One line per transfer: what was sent, how far it got, and how it ended (not a verdict by itself)."""
     rows = []
@@ -296,11 +307,11 @@ def transfers_table(transfers: Sequence[TransferRecord]) -> Html:
         rows.append([
             text(t.device), mono(t.device_eui64), mono(t.image_name), mono(hex_code(t.image_version, 8)),
             text(f"{t.bytes_sent:,} / {t.image_size:,}"), text(t.block_size_cap or MISSING), text(t.retries),
-            text(t.gaps), text(duration), outcome, text(t.reason or MISSING),
+            text(t.gaps), text(aps_security(t)), text(duration), outcome, text(t.reason or MISSING),
         ])
     return table(
-        ["Device", "EUI-64", "Image", "Version", "Bytes sent / size", "Block cap", "Retries", "Gaps", "Duration",
-         "Outcome", "Reason"],
+        ["Device", "EUI-64", "Image", "Version", "Bytes sent / size", "Block cap", "Retries", "Gaps", "APS security",
+         "Duration", "Outcome", "Reason"],
         rows, cls="hh-transfers", empty="no transfer recorded",
     )
 

@@ -25,6 +25,7 @@ from harness.emulator.server import EmulatedRadio
 from harness.evidence import CheckRecord, Outcome, StageRecord
 from harness.hub.errors import DeviceNotAdmitted, HubError
 from harness.hub.key_establishment import KeyEstablishmentSettings
+from harness.hub.radio import zigpy_eui64
 from harness.hub.run import HubRun, RunState
 from harness.hub.settings import HubSettings
 from harness.rig import load_rig
@@ -63,7 +64,12 @@ async def emulated(rig, *, behaviour: str | None = None, library: bool = True, m
 
 
 async def ncp_key(radio: EmulatedRadio, eui64: bytes):
-    return await radio.acall(lambda: cbke_state(radio.ncp).link_key_for(eui64))
+    """The key CBKE stored on the NCP for ``eui64`` (an install-code key the hub kept there is not one)."""
+    def cbke_key():
+        state = cbke_state(radio.ncp)
+        return state.link_key_for(eui64) if bytes(eui64) in state.authorized else None
+
+    return await radio.acall(cbke_key)
 
 
 async def device_key(radio: EmulatedRadio, name: str, *, since: int = 0):
@@ -205,3 +211,47 @@ async def test_a_hub_that_declares_no_key_establishment_server_loses_the_device(
         assert (failed.details["stage"], failed.details["status"]) == ("discovery", "NO_SERVER")
         assert await radio.acall(lambda: device.wait_for("service_not_found")) is not None
         assert PPMID not in hub.admitted
+
+
+async def test_the_ncp_key_table_read_through_bellows_holds_the_cbke_key(rig) -> None:
+    # What a bench engineer can check without the emulator's help: bellows reads the NCP's key
+    # table (exportLinkKeyByIndex) into zigpy's network information, and after CBKE the entry for
+    # the device is the key the device itself derived -- the key its APS-encrypted traffic uses.
+    async with emulated(rig) as (radio, hub):
+        assert await hub.join(PPMID) is not None
+        await hub.app.load_network_info(load_devices=True)
+        device = radio.han.device(PPMID)
+        ieee = zigpy_eui64(device.eui64)
+        entries = [k for k in hub.app.state.network_info.key_table if k.partner_ieee == ieee]
+        assert len(entries) == 1, "one key-table entry for the device"
+        key = await device_key(radio, PPMID)
+        assert key is not None and bytes(entries[0].key) == key.reveal()  # compared, never printed
+
+
+async def test_after_cbke_the_ch_opens_a_gbcs_tunnel_with_the_ppmid(rig) -> None:
+    # Reference §7: the CHF finds the PPMID's Tunneling server and asks for a GBCS tunnel
+    # (protocol 0x06, transfer size 1500), APS-encrypted; the device accepts it.
+    async with emulated(rig) as (radio, hub):
+        assert await hub.join(PPMID) is not None
+        outcome = await asyncio.wait_for(hub.tunnels[PPMID], 10)
+        assert outcome.opened, outcome.observed
+        asked = await radio.acall(lambda: radio.han.device(PPMID).wait_for("tunnel_requested"))
+        assert asked.details == {"protocol": 0x06, "status": "SUCCESS", "transfer_size": 1500}
+        checks = [r for r in hub.evidence.peek() if isinstance(r, CheckRecord) and r.name == "GBCS tunnel"]
+        assert [c.outcome for c in checks] == [Outcome.PASS]
+        assert await hub.join(IHD) is not None
+        assert IHD not in hub.tunnels, "an IHD gets no tunnel"
+
+
+async def test_the_install_code_key_is_kept_in_the_ncp_key_table_until_cbke_replaces_it(rig) -> None:
+    # An SE trust centre keeps each device's install-code key in its (persistent) key table, where
+    # CBKE overwrites it (reference §5). A device whose CBKE fails leaves only that key behind.
+    import zigpy.util
+
+    async with emulated(rig, behaviour="cbke_suite1_only") as (radio, hub):
+        assert await hub.join(PPMID) is None
+        eui64 = radio.han.device(PPMID).eui64
+        kept = await radio.acall(lambda: cbke_state(radio.ncp).link_key_for(eui64))
+        install_code = rig.device(PPMID).install_code.reveal()
+        assert kept is not None and kept.reveal() == bytes(zigpy.util.convert_install_code(bytes(install_code)))
+        assert await ncp_key(radio, eui64) is None, "not authorised: no CBKE key"

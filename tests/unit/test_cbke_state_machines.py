@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+import zigpy.types as t
+from zigpy.zcl import foundation
 
 from harness.crypto.cbke import KeyEstablishmentKeys, Role, calculate_keys, generate_ephemeral_key
 from harness.crypto.ecqv import CryptoSuite, KeyPair
@@ -29,6 +32,7 @@ from harness.hub.key_establishment import (
     KeyEstablishmentSettings,
     Peer,
 )
+from harness.hub.se_services import SeServices
 from harness.secret import Secret
 from tests.fixtures.emulator_device_fakes import Air
 
@@ -101,7 +105,22 @@ class Bench:
     def _from_device(self, frame: AirFrame) -> None:
         if frame.cluster_id == 0x0800 and frame.dst_ep == CH_EP:
             device = self._device_at(frame.src_nwk)
+            hdr, rest = foundation.ZCLHeader.deserialize(frame.payload)
+            if hdr.frame_control.is_general and hdr.command_id == foundation.GeneralCommand.Read_Attributes:
+                self._answer_suite_read(device, frame, hdr, rest)
+                return
             self.core.frame_received(Peer(device.name, device.eui64, frame.src_ep), frame.payload)
+
+    def _answer_suite_read(self, device: EmulatedDevice, frame: AirFrame, hdr: foundation.ZCLHeader,
+                           rest: bytes) -> None:
+        """The CH's KeyEstablishmentSuite answer (harness.hub.se_services), as the hub sends it."""
+        request, _ = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes].schema.deserialize(rest)
+        records = SeServices().read(device.name, 0x0800, list(request.attribute_ids), encrypted=False)
+        rsp_hdr = foundation.ZCLHeader.general(hdr.tsn, foundation.GeneralCommand.Read_Attributes_rsp,
+                                               direction=foundation.Direction.Server_to_Client)
+        rsp = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema(status_records=records)
+        reply = AirFrame(0, frame.src_nwk, SE_PROFILE, 0x0800, CH_EP, frame.src_ep, rsp_hdr.serialize() + rsp.serialize())
+        asyncio.get_running_loop().create_task(self.air.han.unicast(reply))
 
     async def _send(self, peer: Peer, payload: bytes) -> None:
         device = next(d for d in self.air.han.devices if d.eui64 == peer.eui64)
@@ -176,9 +195,71 @@ async def test_a_trust_centre_that_never_answers_makes_the_device_leave(air: Air
     air.give_key(device)
     air.han.permit_joining(60)
     failed = await device.wait_for("cbke_failed", timeout=3)
-    assert (failed.details["stage"], failed.details["status"]) == ("initiate", "TIMEOUT")
+    # Its first question, the KeyEstablishmentSuite read, went unanswered: no Initiate, no Terminate.
+    assert (failed.details["stage"], failed.details["status"]) == ("suite_read", "TIMEOUT")
     await device.wait_for("left", timeout=2)
     assert not device.joined
+    assert [e.details["command"] for e in device.events.named("cbke_sent")] == []
+
+
+def _suite_answer(records: list[foundation.ReadAttributeRecord]) -> Callable[[AirFrame], None]:
+    """A trust centre that answers the suite read with ``records`` (and nothing else)."""
+
+    def answer(frame: AirFrame, air: Air) -> None:
+        hdr, _ = foundation.ZCLHeader.deserialize(frame.payload)
+        rsp_hdr = foundation.ZCLHeader.general(hdr.tsn, foundation.GeneralCommand.Read_Attributes_rsp,
+                                               direction=foundation.Direction.Server_to_Client)
+        rsp = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Read_Attributes_rsp].schema(status_records=records)
+        reply = AirFrame(0, frame.src_nwk, SE_PROFILE, 0x0800, CH_EP, frame.src_ep, rsp_hdr.serialize() + rsp.serialize())
+        asyncio.get_running_loop().create_task(air.han.unicast(reply))
+
+    return answer  # type: ignore[return-value]
+
+
+def _suite(type_id: int, value: int = 0x0002, attrid: int = 0) -> foundation.ReadAttributeRecord:
+    return foundation.ReadAttributeRecord(attrid=attrid, status=foundation.Status.SUCCESS,
+                                          value=foundation.TypeValue(type=type_id, value=t.uint16_t(value)))
+
+
+@pytest.mark.parametrize(("records", "problem"), [
+    ([_suite(0x31), _suite(0x31)], "2 records"),
+    ([_suite(0x21)], "type 0x21"),
+], ids=["two-records", "uint16-not-enum16"])
+async def test_a_suite_answer_a_real_device_would_ignore_ends_cbke_without_a_terminate(
+        air: Air, records: list[foundation.ReadAttributeRecord], problem: str) -> None:
+    answer = _suite_answer(records)
+    air.coordinator.listeners.append(
+        lambda f: answer(f, air) if f.cluster_id == 0x0800 and f.payload[:1] == b"\x10" else None)
+    device = air.device(cbke_required=True)
+    device.key_establishment.timings = replace(FAST_CLIENT, tc_answer_timeout_s=0.3)
+    air.give_key(device)
+    air.han.permit_joining(60)
+    refused = await device.wait_for("cbke_suite_read_refused", timeout=3)
+    assert problem in refused.details["problem"]
+    failed = await device.wait_for("cbke_failed", timeout=3)
+    assert (failed.details["stage"], failed.details["status"]) == ("suite_read", "TIMEOUT")
+    assert not device.events.named("cbke_sent"), "no Initiate and no Terminate"
+
+
+async def test_a_bitmap16_suite_is_accepted_as_enum16_is(air: Air) -> None:
+    answer = _suite_answer([_suite(0x19)])
+    air.coordinator.listeners.append(
+        lambda f: answer(f, air) if f.cluster_id == 0x0800 and f.payload[:1] == b"\x10" else None)
+    device = air.device(cbke_required=True)
+    device.key_establishment.timings = FAST_CLIENT
+    air.give_key(device)
+    air.han.permit_joining(60)
+    read = await device.wait_for("cbke_suite_read", timeout=3)
+    assert read.details["suites"] == "0x0002"
+    started = await device.wait_for("cbke_started", timeout=3)
+    assert started.details["suite"] == "0x0002"
+
+
+async def test_a_device_that_skips_the_suite_read_offers_suite_1_and_is_refused(air: Air) -> None:
+    bench = Bench(air)
+    device, outcome = await bench.join("cbke_skips_suite_read")
+    assert not outcome.established and outcome.status == "UNSUPPORTED_SUITE", outcome.describe()
+    assert not device.events.named("cbke_suite_read_sent")
 
 
 async def test_a_refused_device_holds_off_for_the_wait_time_then_joins_in_a_new_window(air: Air) -> None:

@@ -47,6 +47,9 @@ RUN_OPTIONS = (f"--patience={WINDOW_S:g}", f"--quiet-window={WINDOW_S:g}")
 
 #: The one conformance test a device with Image Page Requests must pass (the controls prove the page path).
 PAGE_REQUESTS = "test_page_requests_are_served_where_the_device_uses_them"
+SE_ENCRYPTED = "test_device_se_traffic_is_aps_encrypted"
+UNENCRYPTED_OTA_IGNORED = "test_device_ignores_an_unencrypted_ota_server_command"
+TIME_FROM_CH = "test_device_takes_its_time_from_the_ch"
 
 
 class DefectMapError(ConfigError):

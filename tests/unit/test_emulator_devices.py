@@ -65,7 +65,9 @@ async def test_after_joining_the_device_finds_the_chs_services_by_match_descript
     found = {e.details["cluster"]: e.details["endpoint"] for e in device.events.named("service_found")}
     assert found == {0x0019: CH_EP, 0x0708: GPF_EP}, "OTA and the GPF; no Key Establishment without CBKE"
     asked = [f for f in air.coordinator.frames if f.profile_id == ZDO_PROFILE and f.cluster_id == 0x0006]
-    assert len(asked) == 2 and all((f.dst_nwk, f.dst_ep) == (0x0000, 0) for f in asked)
+    assert all((f.dst_nwk, f.dst_ep) == (0x0000, 0) for f in asked)
+    clusters = [int.from_bytes(f.payload[6:8], "little") for f in asked]
+    assert sorted(c for c in clusters if c != 0x000A) == [0x0019, 0x0708], "each service asked once (Time: registration's own)"
 
 
 async def test_a_ch_that_declares_no_ota_server_is_never_asked_for_an_image(air: Air) -> None:
@@ -147,7 +149,7 @@ async def test_interview_answers(air: Air, role: str, role_cluster: int) -> None
     rsp = await air.request(device, 0x0004, b"\x03" + nwk.serialize() + b"\x01", profile=ZDO_PROFILE, src_ep=0, dst_ep=0)
     _tsn, (status, _, desc) = _zdo(zdo_t.ZDOCmd.Simple_Desc_rsp, rsp.payload)
     assert desc.profile == 0x0109 and desc.endpoint == 1
-    assert set(desc.input_clusters) == {0x0000, 0x0003, 0x0800}
+    assert set(desc.input_clusters) == {0x0000, 0x0003, 0x0800, 0x0704}
     assert set(desc.output_clusters) == {0x0019, 0x000A, 0x0708, role_cluster}
 
     rsp = await air.request(device, 0x0004, b"\x04" + nwk.serialize() + b"\x07", profile=ZDO_PROFILE, src_ep=0, dst_ep=0)
@@ -429,7 +431,8 @@ async def test_image_notify_for_another_manufacturer_is_ignored(air: Air) -> Non
     device = await air.joined()
     hdr = foundation.ZCLHeader.cluster(0x40, 0x00, direction=foundation.Direction.Server_to_Client)
     notify = Ota.ImageNotifyCommand(payload_type=1, query_jitter=100, manufacturer_code=0x1234)
-    await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, hdr.serialize() + notify.serialize()))
+    await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0019, CH_EP, 1, hdr.serialize() + notify.serialize(),
+                                   aps_encrypted=True))
     await device.wait_for("image_notify", timeout=1)
     # The notify is handled as it is recorded: a query would have started its session by now.
     assert not device.ota._session_running
@@ -455,6 +458,10 @@ def test_behaviour_registry_names_and_descriptions() -> None:
         "cbke_foreign_issuer",
         "cbke_bad_confirm_key",
         "cbke_never_finishes",
+        "cbke_skips_suite_read",
+        "sends_se_unencrypted",
+        "acts_on_unencrypted_ota",
+        "ignores_time_server",
     ]
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name and cls.description and "\n" not in cls.description
@@ -601,7 +608,8 @@ async def test_tenancy_is_re_read_on_a_device_management_report_or_write(air: Ai
     hdr = foundation.ZCLHeader.general(7, foundation.GeneralCommand.Report_Attributes, direction=foundation.Direction.Server_to_Client)
     report = t.List[foundation.Attribute]([foundation.Attribute(0x0200, foundation.TypeValue(0xE2, t.UTCTime(1)))])
     mark = device.events.mark()
-    await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0708, GPF_EP, 1, hdr.serialize() + report.serialize()))
+    await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0708, GPF_EP, 1, hdr.serialize() + report.serialize(),
+                                   aps_encrypted=True))
     assert (await device.wait_for("tenancy_read", since=mark, timeout=1)).details["reason"] == "device management report"
     hdr = foundation.ZCLHeader.general(8, foundation.GeneralCommand.Write_Attributes, direction=foundation.Direction.Server_to_Client)
     write = t.List[foundation.Attribute]([foundation.Attribute(0x06C0, foundation.TypeValue(0x10, t.Bool(True)))])

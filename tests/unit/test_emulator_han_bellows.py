@@ -129,7 +129,7 @@ async def test_join_interview_and_attribute_reads(tmp_path: Path) -> None:
         assert zdev.manufacturer == "Example Meters Ltd" and zdev.model == "PPMID-GEN"
         endpoint = zdev.endpoints[1]
         assert endpoint.profile_id == 0x0109
-        assert set(endpoint.in_clusters) == {0x0000, 0x0003, 0x0800}
+        assert set(endpoint.in_clusters) == {0x0000, 0x0003, 0x0800, 0x0704}
         assert set(endpoint.out_clusters) == {0x0019, 0x000A, 0x0708, 0x0705}
         success, failure = await endpoint.basic.read_attributes(["sw_build_id", "power_source", "product_url"], allow_cache=False)
         assert success["sw_build_id"] == "00000101" and success["power_source"] == 1
@@ -158,3 +158,34 @@ async def test_zigpy_update_firmware_survives_two_percent_ash_frame_loss(tmp_pat
     async with hub_side(tmp_path, frame_loss=0.02) as (radio, app, device):
         await upgrade(radio, app, device, monkeypatch)
         assert radio.frame_log.count("LOST") > 0  # the line really did lose frames
+
+
+async def test_aps_encryption_travels_both_ways_through_bellows(tmp_path: Path) -> None:
+    # Host -> device: bellows turns zigpy's aps_encryption into EmberApsOption ENCRYPTION on
+    # sendUnicast, and the device judges the frame by it. Device -> host: the NCP reports the
+    # device's APS security in incomingMessageHandler's apsFrame options, which bellows turns into
+    # TransmitOptions.APS_Encryption on the packet.
+    async with hub_side(tmp_path) as (radio, app, device):
+        seen: list[tuple[int, bool]] = []
+        app.frame_gates.append(
+            lambda packet: seen.append((packet.cluster_id, zt.TransmitOptions.APS_Encryption in packet.tx_options))
+            or False)
+        zdev = await join(app)
+        ota = zdev.endpoints[1].out_clusters[0x0019]
+        assert ota.aps_encryption, "the hub marks the device's Smart Energy clusters for APS encryption"
+        seen.clear()
+        success, _ = await ota.read_attributes(["current_file_version"], allow_cache=False)
+        assert success == {"current_file_version": OLD}
+        await zdev.endpoints[1].basic.read_attributes(["sw_build_id"], allow_cache=False)
+        assert (0x0019, True) in seen, "the device's OTA answer arrived APS-encrypted"
+        assert (0x0000, False) in seen, "Basic is not an APS-secured cluster"
+
+        # The same read without APS encryption: not acted on, Default Response FAILURE, unencrypted.
+        mark = await radio.acall(lambda: device.events.mark())
+        ota.aps_encryption = False
+        seen.clear()
+        success, failure = await ota.read_attributes(["current_file_version"], allow_cache=False)
+        assert success == {} and "current_file_version" in failure  # zigpy's view of a Default Response
+        event = await radio.acall(lambda: device.wait_for("unsecured_frame_refused", since=mark, timeout=5))
+        assert event.details["cluster"] == 0x0019
+        assert (0x0019, False) in seen, "the refusal itself travels without APS encryption"

@@ -232,11 +232,12 @@ async def test_the_ncp_holds_the_chs_endpoints_as_the_hub_declared_them(rig):
     async with emulated(rig) as (radio, hub):
         held = await radio.acall(lambda: {n: (e.profile_id, e.input_clusters, e.output_clusters)
                                           for n, e in radio.ncp.endpoints.items()})
-        assert held[0x0A] == (0x0109, (0x0019, 0x0800), (0x0800,)), "OTA and Key Establishment servers"
+        assert held[0x0A] == (0x0109, (0x0019, 0x0800, 0x000A, 0x0025), (0x0800, 0x0704)), "OTA, KE, Time, Keep-Alive servers"
         assert held[0x0B] == (0x0109, (0x0000, 0x0708), ()), "the GPF: Basic and Device Management"
+        await radio.acall(lambda: radio.han.device(PPMID).wait_for("time_set", timeout=10))
         found = await radio.acall(lambda: {e.details["cluster"]: e.details["endpoint"]
                                            for e in radio.han.device(PPMID).events.named("service_found")})
-        assert found == {0x0019: 0x0A, 0x0800: 0x0A, 0x0708: 0x0B}
+        assert found == {0x0019: 0x0A, 0x0800: 0x0A, 0x0708: 0x0B, 0x000A: 0x0A}
 
 
 async def test_an_ncp_without_the_clear_frame_still_admits_and_says_so(rig, caplog):
@@ -322,3 +323,66 @@ async def test_at_policy_activates_at_the_time_given(rig):
         cs09 = await transfer.wait_activation()
         assert cs09.activation_result == 0
         assert cs09.time - transfer.record().ended >= 0.9, "the device counted down before activating"
+
+
+async def test_the_network_is_formed_as_a_smart_energy_trust_centre(rig):
+    # Through bellows to the NCP: the initial security bits it was formed with and the key-request
+    # policies it runs, as the rig check prints them.
+    async with emulated(rig) as (radio, hub):
+        bitmask = await radio.acall(lambda: radio.ncp.nvram.network.security_bitmask)
+        assert bitmask & 0x0A00 == 0x0A00, "HAVE_NETWORK_KEY | REQUIRE_ENCRYPTED_KEY"
+        assert not bitmask & 0x0184, "no preconfigured global key, no hashed TC link key"
+        security = await hub.app.trust_centre_security()
+        assert security.smart_energy, security.line()
+        assert security.line().startswith("trust centre: Smart Energy trust centre (global TC link key no, hashed")
+        assert "TC key requests DENY_TC_KEY_REQUESTS, app key requests ALLOW_APP_KEY_REQUESTS" in security.line()
+
+
+async def test_every_frame_of_a_transfer_says_whether_it_was_aps_encrypted(rig):
+    # Per frame, in the evidence: the CH's responses go out APS-encrypted (the hub's rule) and the
+    # device's requests arrived so (the radio's view); the report sums it up per transfer.
+    from harness.report.tables import aps_security
+
+    async with emulated(rig) as (_radio, hub):
+        transfer = await hub.upgrade(PPMID, "ppmid-next")
+        assert await transfer.wait() is TransferOutcome.TRANSFERRED
+        record = transfer.record()
+        frames = [e for e in record.events if e.is_frame]
+        kinds = {e.kind for e in frames}
+        assert {TransferEventKind.BLOCK_REQUEST, TransferEventKind.BLOCK_RESPONSE} <= kinds
+        assert all(e.aps_encrypted is True for e in frames), [(e.kind, e.aps_encrypted) for e in frames][:5]
+        assert aps_security(record) == f"all {len(frames)} frames encrypted"
+
+
+async def test_a_device_sending_unencrypted_is_refused_and_recorded(rig):
+    # Its own requests (the tenancy read after joining) go out in the clear: the CH does not act on
+    # them, answers Default Response FAILURE -- unencrypted, so the device in turn drops it, as SE
+    # nodes do -- and keeps each one. Its answers copy the CH's encryption, as an SE node's
+    # responses do, so reading it still works.
+    async with emulated(rig, behaviour="sends_se_unencrypted") as (radio, hub):
+        device = radio.han.device(PPMID)
+        refused = await radio.acall(lambda: device.wait_for(
+            "unsecured_frame_refused", where=lambda e: e.details["general"] and e.details["command_id"] == 0x0B,
+            timeout=10))
+        assert refused.details["cluster"] in (0x0708, 0x0019, 0x000A)
+        assert {v.cluster for v in hub.se_security.violations(PPMID)} & {0x0708, 0x0019, 0x000A}
+        assert hub.se_security.evidence(PPMID).outcome is Outcome.FAIL
+        assert await hub.current_version(PPMID) == rig.device(PPMID).emulation.firmware_version
+
+
+@pytest.mark.parametrize("esi", [True, False], ids=["rig-asks-for-an-esi", "no-esi"])
+async def test_a_device_that_needs_an_esi_registers_only_where_the_ch_has_one(rig, esi):
+    # Registration (reference §3): a device with a DRLC/Price/Messaging client finds an ESI with a
+    # broadcast Match_Desc for the DRLC server before it reads the time; with none, three errors
+    # abort registration and the time is never read.
+    needs = rig_with_emulation(rig, needs_esi=True)
+    needs = replace(needs, hub=replace(needs.hub, esi_endpoint=esi))
+    async with joined_hub(needs, settings=TEST_SETTINGS) as (radio, hub):
+        device = radio.han.device(PPMID)
+        if esi:
+            found = await radio.acall(lambda: device.wait_for("esi_found", timeout=10))
+            assert found.details["endpoint"] == 0x0C
+            assert await hub.wait_time_taken_from_ch(PPMID, 10)
+        else:
+            await radio.acall(lambda: device.wait_for("registration_aborted", timeout=20))
+            assert not await radio.acall(lambda: device.events.named("time_read_sent"))

@@ -261,6 +261,20 @@ RIG_CASES = [
      "power.on_command", "required with kind = 'command'"),
     ("operator policy", replace("[[images]]", '[operator]\nnon_interactive = "prompt"\n\n[[images]]'),
      "operator.non_interactive", "expected one of 'skip', 'fail'"),
+    ("hub join wait past the window", replace("[[images]]", "[hub]\njoin_window_s = 30\njoin_wait_s = 45\n\n[[images]]"),
+     "hub.join_wait_s", "45 s is longer than join_window_s (30 s)"),
+    ("hub join window", replace("[[images]]", "[hub]\njoin_window_s = 255\n\n[[images]]"), "hub.join_window_s",
+     "255 is out of range 1..254"),
+    ("hub generate time", replace("[[images]]", "[hub]\ncbke_confirm_key_generate_time_s = 300\n\n[[images]]"),
+     "hub.cbke_confirm_key_generate_time_s", "300 is out of range 0..254"),
+    ("hub stall", replace("[[images]]", "[hub]\nota_stall_s = 0\n\n[[images]]"), "hub.ota_stall_s", "out of range"),
+    ("hub esi endpoint", replace("[[images]]", '[hub]\nesi_endpoint = "yes"\n\n[[images]]'), "hub.esi_endpoint",
+     "expected true or false"),
+    ("hub unknown key", replace("[[images]]", "[hub]\njoin_timeout = 3\n\n[[images]]"), "hub.join_timeout",
+     "unknown key"),
+    ("emulation block period unit", replace(PPMID_EMULATION_HW, PPMID_EMULATION_HW.replace(
+        "\nmanufacturer_name", '\nmin_block_period_unit = "us"\nmanufacturer_name')),
+     "devices[1].emulation.min_block_period_unit", "expected one of 'ms', 's'"),
     ("not TOML", replace("seed = 1", "seed = = 1"), "", "not valid TOML"),
     ("real radio without port", real(port=None), "radio", "needs either 'port'"),
     ("port URL scheme", real(port='"http://192.0.2.1:80"'), "radio.port", "unsupported port URL scheme 'http'"),
@@ -403,3 +417,20 @@ def test_a_bench_may_name_a_sniffer_radio_and_opt_in_to_a_keys_file(tree: Path) 
     (tree / "rigs" / "emulated.toml").write_text(emulated)
     with pytest.raises(RigError, match=r"radio.sniffer.*is for real radios"):
         load_rig(tree / "rigs" / "emulated.toml")
+
+
+def test_hub_timings_reach_the_hubs_settings(tree: Path) -> None:
+    from harness.hub.key_establishment import KeyEstablishmentSettings
+    from harness.hub.key_establishment import with_rig_timings as ke_timings
+    from harness.hub.settings import HubSettings, with_rig_timings
+
+    path = tree / "rigs" / "emulated.toml"
+    path.write_text(emulated_rig_text().replace(
+        "[[images]]", "[hub]\njoin_window_s = 120\ninterview_s = 45\ncbke_response_margin_s = 2.5\n\n[[images]]", 1))
+    rig = load_rig(path)
+    settings = with_rig_timings(HubSettings(), rig.hub)
+    assert (settings.permit_duration_s, settings.join_timeout_s, settings.interview_timeout_s) == (120, 30.0, 45.0)
+    ke = ke_timings(KeyEstablishmentSettings(), rig.hub)
+    assert ke.response_margin_s == 2.5
+    # Unset keys keep the real defaults: the generate times a Silicon Labs node advertises.
+    assert (ke.ephemeral_data_generate_time_s, ke.confirm_key_generate_time_s) == (11, 16)

@@ -213,6 +213,23 @@ class Conformant:
         """Stop talking after the ephemeral data exchange (never send Confirm Key Data Request)."""
         return False
 
+    def cbke_reads_suite(self) -> bool:
+        """Read the trust centre's KeyEstablishmentSuite attribute before Initiate (reference §2.3)."""
+        return True
+
+    # Smart Energy security and registration hooks (reference/real-device-behaviour.md §1, §3).
+    def aps_encrypts_own_frames(self) -> bool:
+        """APS-encrypt the device's own frames on the listed SE clusters."""
+        return True
+
+    def acts_on_unsecured(self, cluster: int) -> bool:
+        """Act on an unencrypted frame on a listed SE cluster (a conformant device refuses it)."""
+        return False
+
+    def reads_time(self) -> bool:
+        """Take the time from the CH's Time server after registration."""
+        return True
+
 
 class NeverQueriesImage(Conformant):
     name = "never_queries_image"
@@ -385,6 +402,39 @@ CS09_DEFECTS: dict[str, type[Conformant]] = {
 }
 
 
+class CbkeSkipsSuiteRead(Conformant):
+    name = "cbke_skips_suite_read"
+    description = ("Never reads the trust centre's KeyEstablishmentSuite attribute and falls back to Crypto "
+                   "Suite 1 in Initiate Key Establishment.")
+
+    def cbke_reads_suite(self) -> bool:
+        return False
+
+
+class SendsSeUnencrypted(Conformant):
+    name = "sends_se_unencrypted"
+    description = "Sends its Smart Energy requests (OTA, Time, Device Management) without APS encryption."
+
+    def aps_encrypts_own_frames(self) -> bool:
+        return False
+
+
+class ActsOnUnencryptedOta(Conformant):
+    name = "acts_on_unencrypted_ota"
+    description = "Acts on OTA server commands that arrive without APS encryption."
+
+    def acts_on_unsecured(self, cluster: int) -> bool:
+        return cluster == 0x0019
+
+
+class IgnoresTimeServer(Conformant):
+    name = "ignores_time_server"
+    description = "Never reads the CH's Time server, so it runs on its own clock."
+
+    def reads_time(self) -> bool:
+        return False
+
+
 # -- the registry ---------------------------------------------------------------------------------
 
 B = TypeVar("B", bound=type[Conformant])
@@ -440,6 +490,10 @@ for _builtin in (
     CbkeForeignIssuer,
     CbkeBadConfirmKey,
     CbkeNeverFinishes,
+    CbkeSkipsSuiteRead,
+    SendsSeUnencrypted,
+    ActsOnUnencryptedOta,
+    IgnoresTimeServer,
 ):
     register_behaviour(_builtin)
 

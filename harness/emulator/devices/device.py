@@ -17,6 +17,7 @@ import enum
 import random
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from zigpy.zcl import foundation
@@ -28,13 +29,23 @@ from harness.emulator.air import (
     WELL_KNOWN_LINK_KEY,
     ZDO_PROFILE,
     AirFrame,
+    needs_aps_security,
 )
 from harness.secret import Secret
+from harness.zcl_se import (
+    GBCS_TUNNEL_PROTOCOL,
+    GBCS_TUNNEL_TRANSFER_SIZE,
+    REQUEST_TUNNEL,
+    RequestTunnel,
+    RequestTunnelResponse,
+    TunnelStatus,
+)
 
 from .behaviours import Activation, Conformant, make_behaviour
 from .cs09 import Cs09Sender
 from .discovery import MATCH_DESC_RSP, ServiceDiscovery
 from .events import DeviceEvent, EventLog
+from .keep_alive import KEEP_ALIVE, KeepAliveClient
 from .key_establishment import KeyEstablishmentClient
 from .keys import InstallCodeError, link_key_from_install_code
 from .ota_client import OtaClient, ReceivedImage
@@ -46,16 +57,20 @@ from .settings import (
     KEY_ESTABLISHMENT,
     OTA,
     SERVER_CLUSTERS,
+    TIME,
+    TUNNELING,
     DeviceSettings,
     DeviceTimings,
 )
 from .tenancy import TenancyReader
+from .time_client import TimeClient
 from .zcl import (
     Direction,
     GeneralCommand,
     Status,
     ZclDecodeError,
     ZclFrame,
+    cluster_frame,
     decode,
     decode_ota_from_server,
     default_response,
@@ -85,6 +100,7 @@ class LinkInput(enum.Enum):
     BACK_ON_NETWORK = "back_on_network"
     BACK_OUTSIDE = "back_outside"
     VANISH = "vanish"
+    TC_REJOIN = "tc_rejoin"  # rejoined through the trust centre while still on the network
 
 
 L, LI = LinkState, LinkInput
@@ -97,6 +113,7 @@ LINK_TRANSITIONS: dict[tuple[LinkState, LinkInput], LinkState] = {
     (L.JOINED, LI.REBOOT): L.REBOOTING,
     (L.JOINED, LI.LEAVE): L.OUTSIDE,
     (L.JOINED, LI.VANISH): L.GONE,
+    (L.JOINED, LI.TC_REJOIN): L.JOINED,
     (L.REBOOTING, LI.BACK_ON_NETWORK): L.JOINED,
     (L.REBOOTING, LI.BACK_OUTSIDE): L.OUTSIDE,
     (L.REBOOTING, LI.VANISH): L.GONE,
@@ -139,6 +156,9 @@ class EmulatedDevice:
         self.tenancy = TenancyReader(self)
         self.key_establishment = KeyEstablishmentClient(self)
         self.cs09 = Cs09Sender(self)
+        self.time = TimeClient(self)
+        self.keep_alive = KeepAliveClient(self)
+        self._tunnels = 0
         try:
             self._link_key = link_key_from_install_code(settings.install_code.reveal_bytes())
         except InstallCodeError as exc:
@@ -321,6 +341,8 @@ class EmulatedDevice:
         self._network_key = Secret(network_key, origin="transport-key")
         if self.link is LinkState.OUTSIDE:
             self._fire(LI.JOINED, nwk=nwk)
+        elif self.link is LinkState.JOINED:
+            self._fire(LI.TC_REJOIN, nwk=nwk)
         else:
             self._fire(LI.BACK_ON_NETWORK, nwk=nwk)
         self.events.record("rejoined" if rejoin else "joined", nwk=nwk)
@@ -359,6 +381,8 @@ class EmulatedDevice:
         # CBKE with the trust centre next, when the device requires it; it leaves if that fails.
         if not await self.key_establishment.after_join(rejoin) or not self.joined:
             return
+        self.time.start()  # registration's time read (reference §3), before the CH's other services
+        self.keep_alive.start()
         self.tenancy.read_now("rejoined" if rejoin else "joined")
         self.tenancy.start_polling()
         self.ota.after_join()
@@ -382,6 +406,8 @@ class EmulatedDevice:
     def _stop_activity(self) -> None:
         self.ota.interrupt()
         self.tenancy.stop()
+        self.time.stop()
+        self.keep_alive.stop()
         for task in (self._join_task, self._query_poller):
             if task is not None and not task.done() and task is not asyncio.current_task():
                 task.cancel()
@@ -494,9 +520,35 @@ class EmulatedDevice:
 
     def _receive_zcl(self, frame: AirFrame) -> None:
         zcl = parse_header(frame.payload)
+        if self._refuses_unsecured(frame, zcl):
+            return
         reply = self._dispatch_zcl(frame, zcl)
         if reply is not None and not frame.broadcast:
             self._reply(frame, reply)
+
+    def _refuses_unsecured(self, frame: AirFrame, zcl: ZclFrame) -> bool:
+        """A frame on an APS-secured cluster that arrived without APS encryption is not acted on.
+
+        As Silicon Labs' ``emberAfProcessMessage`` (reference §1): a unicast is answered with a
+        Default Response FAILURE sent without APS encryption (never to a Default Response); a
+        broadcast is dropped silently, except a broadcast Image Notify.
+        """
+        if frame.aps_encrypted or not needs_aps_security(frame.profile_id, frame.cluster_id):
+            return False
+        image_notify = (frame.cluster_id == OTA and not zcl.is_general and zcl.command_id == 0x00
+                        and zcl.direction == Direction.Server_to_Client)
+        if frame.broadcast and image_notify:
+            return False
+        if self.behaviour.acts_on_unsecured(frame.cluster_id):
+            self.events.record("unsecured_frame_accepted", cluster=frame.cluster_id, command_id=zcl.command_id,
+                               general=zcl.is_general)
+            return False
+        self.events.record("unsecured_frame_refused", cluster=frame.cluster_id, command_id=zcl.command_id,
+                           general=zcl.is_general, broadcast=frame.broadcast)
+        is_default_response = zcl.is_general and zcl.command_id == GeneralCommand.Default_Response
+        if not frame.broadcast and not is_default_response:
+            self._reply(frame, default_response(zcl, Status.FAILURE), encrypted=False)
+        return True
 
     def _dispatch_zcl(self, frame: AirFrame, zcl: ZclFrame) -> bytes | None:
         cluster = frame.cluster_id
@@ -506,6 +558,14 @@ class EmulatedDevice:
             return default_response(zcl, status)
         if cluster == KEY_ESTABLISHMENT and not zcl.is_general and not server_side:
             return self.key_establishment.on_frame(frame)  # the trust centre answering our CBKE
+        if cluster == KEEP_ALIVE and zcl.is_general and not server_side:
+            self._keep_alive_answer(zcl)
+            return None
+        if cluster == KEY_ESTABLISHMENT and zcl.is_general and zcl.command_id == GeneralCommand.Read_Attributes_rsp:
+            args = decode(foundation.GENERAL_COMMANDS[GeneralCommand.Read_Attributes_rsp].schema, zcl.body,
+                          what="Read Attributes Response")
+            self.key_establishment.on_suite_response(zcl.header.tsn, list(args.status_records))
+            return None
         own = SERVER_CLUSTERS if server_side else CLIENT_CLUSTERS[self.settings.role]
         if cluster not in own:
             return default_response(zcl, Status.UNSUPPORTED_CLUSTER)
@@ -517,10 +577,48 @@ class EmulatedDevice:
                 return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
             name, args = decoded
             return self.ota.on_frame(zcl, name, args, src_ep=frame.src_ep, broadcast=frame.broadcast)
+        if cluster == TUNNELING and server_side and zcl.command_id == REQUEST_TUNNEL:
+            return self._request_tunnel(zcl)
         if cluster == IDENTIFY and server_side and zcl.command_id in (0x00, 0x01):
             return None if zcl.default_response_disabled else default_response(zcl, Status.SUCCESS)
         # Key Establishment as a responder and the SE client clusters' commands are not emulated.
         return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
+
+    def _request_tunnel(self, zcl: ZclFrame) -> bytes:
+        """The CHF's RequestTunnel after CBKE: a GBCS tunnel (protocol 0x06) is accepted (reference §7)."""
+        request = decode(RequestTunnel, zcl.body, what="RequestTunnel")
+        supported = int(request.protocol_id) == GBCS_TUNNEL_PROTOCOL
+        status = TunnelStatus.SUCCESS if supported else TunnelStatus.PROTOCOL_NOT_SUPPORTED
+        self._tunnels += 1 if supported else 0
+        self.events.record("tunnel_requested", protocol=int(request.protocol_id), status=status.name,
+                           transfer_size=int(request.maximum_incoming_transfer_size))
+        return cluster_frame(zcl.header.tsn, REQUEST_TUNNEL, RequestTunnelResponse,
+                             {"tunnel_id": self._tunnels if supported else 0xFFFF, "tunnel_status": status,
+                              "maximum_incoming_transfer_size": GBCS_TUNNEL_TRANSFER_SIZE},
+                             direction=Direction.Server_to_Client, disable_default_response=True)
+
+    def _keep_alive_answer(self, zcl: ZclFrame) -> None:
+        """The trust centre's answer to the keep-alive read (the device has no Keep-Alive cluster of its own)."""
+        if zcl.command_id == GeneralCommand.Read_Attributes_rsp:
+            args = decode(foundation.GENERAL_COMMANDS[GeneralCommand.Read_Attributes_rsp].schema, zcl.body,
+                          what="Read Attributes Response")
+            self.keep_alive.on_response(zcl.header.tsn, list(args.status_records))
+        elif zcl.command_id == GeneralCommand.Default_Response:
+            self.keep_alive.on_error_default_response(zcl.header.tsn)
+
+    def rejoin_through_trust_centre(self, reason: str) -> None:
+        """Look for the trust centre again (a TC rejoin), keeping the network key and link key."""
+        han = self._require_han()
+        self.events.record("tc_rejoin", reason=reason)
+        self._stop_activity()
+        if self.nwk is not None and han.network_up:
+            self.spawn(self._tc_rejoin(), name="tc-rejoin")
+
+    async def _tc_rejoin(self) -> None:
+        await asyncio.sleep(self.timings.after_join_s)
+        han = self._require_han()
+        if self.link is LinkState.JOINED and han.network_up:
+            han.rejoin(self)
 
     def _general_command(self, cluster: int, zcl: ZclFrame, *, server_side: bool) -> bytes | None:
         try:
@@ -558,6 +656,8 @@ class EmulatedDevice:
             args = decode(definition.schema, zcl.body, what="Read Attributes Response")
             if cluster == DEVICE_MANAGEMENT:
                 self.tenancy.on_response(list(args.status_records))
+            elif cluster == TIME:
+                self.time.on_response(zcl.header.tsn, list(args.status_records))
             return None
         if command == GeneralCommand.Report_Attributes:
             self.events.record("report_received", cluster=cluster)
@@ -571,10 +671,20 @@ class EmulatedDevice:
         return default_response(zcl, Status.UNSUP_GENERAL_COMMAND)
 
     # -- sending --------------------------------------------------------------------------------
-    def _send(self, frame: AirFrame) -> None:
-        self._require_han().send_from_device(self, frame)
+    def _send(self, frame: AirFrame, *, encrypted: bool | None = None) -> None:
+        """Send ``frame``; APS-encrypted when its cluster needs it (``encrypted`` overrides).
 
-    def _reply(self, request: AirFrame, payload: bytes) -> None:
+        A Smart Energy node's send path sets APS encryption for the listed clusters itself
+        (Silicon Labs ``af-common.c``, reference §1); a device whose behaviour says otherwise sends
+        its own frames in the clear.
+        """
+        if encrypted is None:
+            encrypted = (needs_aps_security(frame.profile_id, frame.cluster_id) and not frame.broadcast
+                         and self.behaviour.aps_encrypts_own_frames())
+        self._require_han().send_from_device(self, replace(frame, aps_encrypted=encrypted))
+
+    def _reply(self, request: AirFrame, payload: bytes, *, encrypted: bool | None = None) -> None:
+        """A response copies the request's encryption (``emberAfSendResponseWithCallback``)."""
         assert self.nwk is not None
         self._send(
             AirFrame(
@@ -585,7 +695,8 @@ class EmulatedDevice:
                 src_ep=self.settings.endpoint,
                 dst_ep=request.src_ep,
                 payload=payload,
-            )
+            ),
+            encrypted=request.aps_encrypted if encrypted is None else encrypted,
         )
 
     def send_zcl(self, cluster: int, payload: bytes) -> None:
@@ -599,12 +710,13 @@ class EmulatedDevice:
             return
         self._send(AirFrame(self.nwk, COORDINATOR_NWK, SE_PROFILE, cluster, self.settings.endpoint, dst_ep, payload))
 
-    def send_zdo(self, cluster: int, payload: bytes) -> None:
-        """A device-initiated ZDO request to the coordinator (Match_Desc_req)."""
+    def send_zdo(self, cluster: int, payload: bytes, *, broadcast: bool = False) -> None:
+        """A device-initiated ZDO request to the coordinator, or to every rx-on node (Match_Desc_req)."""
         if not self.joined or self.nwk is None:
             self.events.record("send_skipped", cluster=cluster, reason=f"link {self.link.value}")
             return
-        self._send(AirFrame(self.nwk, COORDINATOR_NWK, ZDO_PROFILE, cluster, 0, 0, payload))
+        dst = BROADCAST_RX_ON_WHEN_IDLE if broadcast else COORDINATOR_NWK
+        self._send(AirFrame(self.nwk, dst, ZDO_PROFILE, cluster, 0, 0, payload, broadcast=broadcast))
 
     # -- waiting (tests) ------------------------------------------------------------------------
     async def wait_for(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
 
-from harness.emulator.air import COORDINATOR_NWK, SE_PROFILE
+from harness.emulator.air import BROADCAST_RX_ON_WHEN_IDLE, COORDINATOR_NWK, SE_PROFILE
 from harness.emulator.zdo_frames import Cmd, decode, encode
 
 if TYPE_CHECKING:
@@ -67,18 +67,28 @@ class ServiceDiscovery:
         if waiter is not None and not waiter.done():
             waiter.set_result((int(status), [int(ep) for ep in endpoints]))
 
-    async def _ask(self, cluster: int) -> int | None:
+    async def find_by_broadcast(self, cluster: int) -> int | None:
+        """Match_Desc_req broadcast to every rx-on node (0xFFFD), as ESI discovery does; only a node
+        that matches answers. The first answer's first endpoint is kept (like a discovered one)."""
+        endpoint = await self._ask(cluster, broadcast=True)
+        if endpoint is not None:
+            self._found[cluster] = endpoint
+        return endpoint
+
+    async def _ask(self, cluster: int, *, broadcast: bool = False) -> int | None:
         device = self._device
         loop = asyncio.get_running_loop()
-        for attempt in range(device.timings.request_retries + 1):
+        # A broadcast is asked once: silence within the discovery wait is its answer ("nobody").
+        for attempt in range(1 if broadcast else device.timings.request_retries + 1):
             tsn = device.next_tsn()
             answered: asyncio.Future[tuple[int, list[int]]] = loop.create_future()
             self._waiting[tsn] = answered
             # NWKAddrOfInterest, ProfileID, one input (server-side) cluster, no output clusters.
-            payload = encode(MATCH_DESC_REQ, tsn, t.NWK(COORDINATOR_NWK), t.uint16_t(SE_PROFILE),
+            interest = BROADCAST_RX_ON_WHEN_IDLE if broadcast else COORDINATOR_NWK
+            payload = encode(MATCH_DESC_REQ, tsn, t.NWK(interest), t.uint16_t(SE_PROFILE),
                              t.LVList[t.uint16_t, t.uint8_t]([cluster]), t.LVList[t.uint16_t, t.uint8_t]())
-            device.events.record("match_desc_sent", cluster=cluster, attempt=attempt)
-            device.send_zdo(MATCH_DESC_REQ, payload)
+            device.events.record("match_desc_sent", cluster=cluster, attempt=attempt, broadcast=broadcast)
+            device.send_zdo(MATCH_DESC_REQ, payload, broadcast=broadcast)
             try:
                 status, endpoints = await asyncio.wait_for(answered, device.timings.response_timeout_s)
             except TimeoutError:

@@ -47,6 +47,7 @@ from harness.crypto.ecqv import CryptoSuite, DeviceCredentials, KeyPair
 from harness.crypto.errors import CertificateError, CryptoError, KeyEstablishmentError
 from harness.emulator.air import AirFrame
 from harness.emulator.cbke_ca import EmulatorCa, default_ca
+from harness.emulator.devices.zcl import GeneralCommand, general_frame
 from harness.secret import Secret
 from harness.zcl_se import (
     KEY_ESTABLISHMENT_CLUSTER,
@@ -67,6 +68,25 @@ if TYPE_CHECKING:
 
 C2S = foundation.Direction.Client_to_Server
 
+#: KeyEstablishmentSuite, the Key Establishment server's attribute 0x0000.
+SUITE_ATTRIBUTE = 0x0000
+#: The data types a Silicon Labs device accepts for it: enum16 (0x31) and bitmap16 (0x19).
+SUITE_TYPES = (0x31, 0x19)
+
+
+def suite_record_problem(records: list[Any]) -> str | None:
+    """Why a Read Attributes Response for the suite would be ignored by a real device, or None."""
+    if len(records) != 1:
+        return f"{len(records)} records, exactly one expected"
+    record = records[0]
+    if int(record.attrid) != SUITE_ATTRIBUTE:
+        return f"attribute 0x{int(record.attrid):04X}, 0x0000 expected"
+    if record.status != foundation.Status.SUCCESS:
+        return f"status {foundation.Status(record.status).name}"
+    if int(record.value.type) not in SUITE_TYPES:
+        return f"type 0x{int(record.value.type):02X}, enum16 (0x31) or bitmap16 (0x19) expected"
+    return None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyEstablishmentTimings:
@@ -77,14 +97,15 @@ class KeyEstablishmentTimings:
     ``tc_answer_timeout_s`` is how long the device waits for the trust centre to answer its
     Initiate request before it gives up and leaves (a CH without a KE server never answers).
     ``margin_s`` is added to the trust centre's advertised generate times while the device waits
-    for each later response (the SE specification leaves the margin to the implementation;
-    Silicon Labs' plugin uses 10 s, the emulated device is quicker to keep CI fast).
+    for each later response. The defaults are Silicon Labs' (``DEFAULT_*_TIME_SECONDS`` 11 s and
+    16 s, ``KEY_ESTABLISHMENT_TIMEOUT_BASE_SECONDS`` 10 s; reference §2): every stage waits 10 s
+    plus the partner's advertised time, and a timeout ends the run without a Terminate.
     """
 
-    ephemeral_data_generate_time_s: int = 2
-    confirm_key_generate_time_s: int = 2
+    ephemeral_data_generate_time_s: int = 11
+    confirm_key_generate_time_s: int = 16
     tc_answer_timeout_s: float = 10.0
-    margin_s: float = 3.0
+    margin_s: float = 10.0
     #: Hold-off after a failure that came with no Wait Time (a timeout, or the device's own refusal).
     retry_after_s: float = 30.0
 
@@ -180,6 +201,8 @@ class KeyEstablishmentClient:
         self.link_key: Secret | None = None  # the trust-centre link key from the last successful run
         self.results: list[KeResult] = []
         self._waiting: asyncio.Future[KeFrame] | None = None
+        self._suite_answer: asyncio.Future[int] | None = None
+        self._suite_tsn: int | None = None
         self._hold_off_until = 0.0
 
     # -- state machine ------------------------------------------------------------------------
@@ -241,7 +264,16 @@ class KeyEstablishmentClient:
         """One Key Establishment run with the trust centre; the result is also kept in :attr:`results`."""
         device, behaviour = self.device, self.device.behaviour
         self.link_key = None
-        suites = KeyEstablishmentSuite(behaviour.cbke_suites())
+        offered = behaviour.cbke_suites()
+        if behaviour.cbke_reads_suite():
+            trust_centre_suites = await self._read_trust_centre_suites()
+            if trust_centre_suites is None:
+                return self._suite_read_failed()
+            # 283k1 if both sides have it, else 163k1 (Silicon Labs' ReadAttributesCallback; 0 counts as 163k1).
+            chosen = 0x0002 if offered & trust_centre_suites & 0x0002 else 0x0001
+        else:
+            chosen = 0x0001  # never asked what the trust centre supports: the old default, Crypto Suite 1
+        suites = KeyEstablishmentSuite(chosen)
         suite = CryptoSuite.CS2 if suites & KeyEstablishmentSuite.CRYPTO_SUITE_2 else CryptoSuite.CS1
         authority = behaviour.cbke_certificate_authority() if suite is CryptoSuite.CS2 else "cs1"
         ca = self.ca or default_ca()
@@ -261,6 +293,50 @@ class KeyEstablishmentClient:
         device.events.record("cbke_established", key_fingerprint=self.link_key.fingerprint(), seconds=seconds)
         result = KeResult(True, KeStage.ESTABLISHED, "SUCCESS", "", f"trust-centre link key established in {seconds:g} s")
         self.results.append(result)
+        return result
+
+    async def _read_trust_centre_suites(self) -> int | None:
+        """Read the trust centre's KeyEstablishmentSuite attribute (0x0800 / 0x0000) before Initiate.
+
+        Accepted only as exactly one record for attribute 0x0000 with SUCCESS and type enum16 or
+        bitmap16 (Silicon Labs ``process-global-message.c``); anything else is ignored and the
+        stage timer runs out, after which the device gives up without a Terminate (reference §2.3).
+        """
+        device = self.device
+        loop = asyncio.get_running_loop()
+        self._suite_answer = loop.create_future()
+        tsn = device.next_tsn()
+        self._suite_tsn = tsn
+        device.events.record("cbke_suite_read_sent")
+        device.send_zcl(KEY_ESTABLISHMENT_CLUSTER, general_frame(
+            tsn, GeneralCommand.Read_Attributes, {"attribute_ids": [SUITE_ATTRIBUTE]}, direction=C2S))
+        try:
+            return await asyncio.wait_for(self._suite_answer, self.timings.tc_answer_timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            self._suite_answer = None
+
+    def on_suite_response(self, tsn: int, records: list[Any]) -> None:
+        """A Read Attributes Response on the Key Establishment cluster (the suite read's answer)."""
+        waiting = self._suite_answer
+        if waiting is None or waiting.done() or tsn != self._suite_tsn:
+            self.device.events.record("cbke_unexpected", command="Read_Attributes_rsp", state=self.state.value)
+            return
+        problem = suite_record_problem(records)
+        if problem is not None:
+            self.device.events.record("cbke_suite_read_refused", problem=problem)
+            return  # ignored: the stage timer decides
+        self.device.events.record("cbke_suite_read", suites=f"0x{int(records[0].value.value):04X}")
+        waiting.set_result(int(records[0].value.value))
+
+    def _suite_read_failed(self) -> KeResult:
+        reason = (f"no usable KeyEstablishmentSuite from the trust centre within {self.timings.tc_answer_timeout_s:g} s "
+                  "(one record, enum16 or bitmap16, expected); no Terminate sent")
+        result = KeResult(False, KeStage.SUITE_READ, "TIMEOUT", "device", reason)
+        self.results.append(result)
+        self.device.events.record("cbke_failed", stage="suite_read", status="TIMEOUT", by="device", reason=reason)
+        self._hold_off_until = self.device.clock() + self.timings.retry_after_s
         return result
 
     def _end_failed(self, failure: _Failure) -> KeResult:
@@ -325,6 +401,7 @@ class KeyEstablishmentClient:
         # 2. Ephemeral data: QEU out, QEV back; then the shared secret and both MACs.
         ephemeral: KeyPair = await asyncio.to_thread(
             generate_ephemeral_key, suite, random.Random(device.rng.getrandbits(64)))
+        await asyncio.sleep(device.timings.cbke_compute_s)  # a real device's ECC takes seconds
         self._check_still_joined()
         response = await self._request(Command.EPHEMERAL_DATA, {"ephemeral_data": ephemeral.public_bytes},
                                        timeout=ephemeral_wait)
@@ -334,6 +411,7 @@ class KeyEstablishmentClient:
                 peer_certificate=tc_certificate, peer_ephemeral_public=bytes(response.args.ephemeral_data))
         except CryptoError as exc:
             raise _Failure(TerminateStatus.BAD_MESSAGE, f"the trust centre's ephemeral data: {exc}") from None
+        await asyncio.sleep(device.timings.cbke_compute_s)
         self._fire(KeInput.EPHEMERAL_RESPONSE)
 
         # 3. Key confirmation: MACU out, MACV back and checked.

@@ -530,8 +530,11 @@ class OtaClient:
         )
 
     async def _respect_minimum_block_period(self) -> None:
-        """MinimumBlockPeriod (ms, ZCL OTA rev 23+) is the least time between two block requests."""
-        period_s = self.minimum_block_period_ms / 1000 * self._device.timings.time_scale
+        """MinimumBlockPeriod is the least time between two block requests, in the unit this
+        device's firmware was built with (milliseconds in Gecko SDK builds, seconds in EmberZNet 5.7;
+        reference §4) -- a server that assumes the other unit paces the device 1000 times off."""
+        per_second = 1000 if self._device.settings.min_block_period_unit == "ms" else 1
+        period_s = self.minimum_block_period_ms / per_second * self._device.timings.time_scale
         wait = self._last_block_request + period_s - self._device.clock()
         if wait > 0:
             await asyncio.sleep(wait)

@@ -27,16 +27,25 @@ PREPAYMENT = 0x0705
 METERING = 0x0702
 DEVICE_MANAGEMENT = 0x0708
 KEY_ESTABLISHMENT = 0x0800
+TUNNELING = 0x0704
 
 #: Server / client clusters on a device's SE endpoint, per role (brief for issue #3; ZSE 1.x device descriptions).
-SERVER_CLUSTERS: tuple[int, ...] = (BASIC, IDENTIFY, KEY_ESTABLISHMENT)
+#: Tunneling's server is where the CHF opens its GBCS tunnel after CBKE (reference §7); an IHD holds
+#: it too, unused (the CHF asks only PPMIDs and HCALCSs).
+SERVER_CLUSTERS: tuple[int, ...] = (BASIC, IDENTIFY, KEY_ESTABLISHMENT, TUNNELING)
 CLIENT_CLUSTERS: dict[str, tuple[int, ...]] = {
     "IHD": (OTA, TIME, DEVICE_MANAGEMENT, METERING),
     "PPMID": (OTA, TIME, DEVICE_MANAGEMENT, PREPAYMENT),
     "HCALCS": (OTA, TIME, DEVICE_MANAGEMENT),
 }
-#: ZSE device ids: 0x0500 IHD, 0x0504 PPMID (reused for the load-control HCALCS as 0x0508).
-DEVICE_IDS: dict[str, int] = {"IHD": 0x0500, "PPMID": 0x0504, "HCALCS": 0x0508}
+#: ZSE device ids (Silicon Labs ``ami-devices.xml``; reference/real-device-behaviour.md §6): an IHD is
+#: the In-Premises Display 0x0502, a PPMID the Prepayment Terminal 0x0506 (the reference marks the
+#: GB choice as inferred), an HCALCS a Load Control device 0x0504.
+DEVICE_IDS: dict[str, int] = {"IHD": 0x0502, "PPMID": 0x0506, "HCALCS": 0x0504}
+
+#: How a device reads MinimumBlockPeriod: milliseconds (Gecko SDK builds) or seconds (EmberZNet 5.7),
+#: set by the build option ``EMBER_AF_PLUGIN_OTA_CLIENT_MIN_BLOCK_PERIOD_UNITS`` (reference §4).
+MinBlockPeriodUnit = Literal["ms", "s"]
 
 #: SECMP0056 tenancy attributes of the GPF's Device Management server (domain-notes §2, confidence L).
 DEFAULT_TENANCY_ATTRIBUTES: tuple[int, ...] = (0x0200, 0x0201)
@@ -62,6 +71,15 @@ class DeviceTimings:
     query_interval_s: float | None = None
     #: With page requests: silence after which the missing part of a page is re-requested.
     page_timeout_s: float = 0.5
+    #: Periodic re-read of the CH's time (registration repeats it every 3 h on a real device;
+    #: None = only after joining).
+    time_resync_s: float | None = None
+    #: Trust-centre keep-alive (an optional Silicon Labs plugin): the delay before the first check,
+    #: None = the device does not run it. A real device waits Base + Jitter (2 min + up to 60 s).
+    keep_alive_first_s: float | None = None
+    #: How long the device takes to generate its ephemeral key and to compute the shared secret in
+    #: CBKE (a real 283k1 device takes seconds; CI keeps it short).
+    cbke_compute_s: float = 0.0
     #: Multiplies every wait a SERVER or an attribute dictates (WAIT_FOR_DATA request time, upgrade
     #: time, MinimumBlockPeriod, response spacing): 1.0 = real time; tests use e.g. 0.01.
     time_scale: float = 1.0
@@ -85,6 +103,9 @@ class DeviceTimings:
             after_join_s=self.after_join_s * factor,
             page_timeout_s=self.page_timeout_s * factor,
             tenancy_poll_s=None if self.tenancy_poll_s is None else self.tenancy_poll_s * factor,
+            time_resync_s=None if self.time_resync_s is None else self.time_resync_s * factor,
+            keep_alive_first_s=None if self.keep_alive_first_s is None else self.keep_alive_first_s * factor,
+            cbke_compute_s=self.cbke_compute_s * factor,
             query_interval_s=None if self.query_interval_s is None else self.query_interval_s * factor,
         )
 
@@ -108,6 +129,10 @@ class DeviceSettings:
     power_source: int = 0x01  # Basic PowerSource: mains (single phase)
     endpoint: int = 1
     min_block_period_ms: int = 0
+    #: The unit this device's firmware reads MinimumBlockPeriod in ("ms" or "s").
+    min_block_period_unit: MinBlockPeriodUnit = "ms"
+    #: Registration needs an ESI: the device has a Price, DRLC or Messaging client (reference §3).
+    needs_esi: bool = False
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -135,6 +160,8 @@ class DeviceSettings:
             raise ValueError(f"{where}: eui64 must be 8 bytes, got {len(self.eui64)}")
         if self.role not in CLIENT_CLUSTERS:
             raise ValueError(f"{where}: role must be one of {sorted(CLIENT_CLUSTERS)}, got {self.role!r}")
+        if self.min_block_period_unit not in ("ms", "s"):
+            raise ValueError(f"{where}: min_block_period_unit must be 'ms' or 's', got {self.min_block_period_unit!r}")
         if not 1 <= self.max_data_size <= 255:
             raise ValueError(f"{where}: max_data_size must be 1..255, got {self.max_data_size}")
         if self.uses_page_requests and self.page_size < self.max_data_size:
@@ -228,6 +255,8 @@ def settings_from_rig(dut: Any, profile: Any, *, supplier_key: Path | None = Non
         model=emulation.model,
         behaviour=emulation.behaviour,
         min_block_period_ms=emulation.min_block_period_ms,
+        min_block_period_unit=getattr(emulation, "min_block_period_unit", "ms"),
+        needs_esi=bool(getattr(emulation, "needs_esi", False)),
         max_data_size=emulation.max_data_size,
         uses_page_requests=emulation.uses_page_requests,
         page_size=emulation.page_size,

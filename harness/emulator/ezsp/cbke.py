@@ -74,6 +74,8 @@ class NcpCbke:
     rng: random.Random = field(default_factory=lambda: random.Random("ncp:cbke"), repr=False)
     #: Partner EUI-64 (display order) -> link key established by CBKE. Survives NCP resets.
     key_table: dict[bytes, Secret] = field(default_factory=dict)
+    #: Partners whose entry CBKE wrote (EMBER_KEY_IS_AUTHORIZED); an imported install-code key is not.
+    authorized: set[bytes] = field(default_factory=set)
     ephemeral: KeyPair | None = field(default=None, repr=False)
     pending: PendingSmacs | None = field(default=None, repr=False)
     _credentials: DeviceCredentials | None = field(default=None, repr=False)
@@ -190,6 +192,7 @@ def clear_temporary_data_maybe_store_link_key_283k1(ncp: EmulatedNcp, request: R
     state.key_table[pending.partner_eui64] = Secret(
         pending.keys.key_data.reveal(), origin=f"CBKE link key for {pending.partner_eui64.hex(':').upper()}"
     )
+    state.authorized.add(pending.partner_eui64)
     return {"status": Status.OK}
 
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import bellows.types as t
 
+from harness.secret import Secret
+
 from ..air import COORDINATOR_NWK, AirFrame
 from ..coordinator_zdo import Endpoint, eui64_from_display, eui64_to_display
 from ..ncp import FREE_BUFFERS, NetworkSettings
@@ -51,7 +53,6 @@ STUB_COMMANDS: frozenset[str] = frozenset(
         "setManufacturerCode",
         "setRadioPower",
         "setChildData",  # restored child tables: the air keeps its own membership
-        "importLinkKey",  # restored key tables: joins use transient keys
         "eraseKeyTableEntry",
         "sendReply",  # APS fragment ACKs: the virtual air does not fragment
     }
@@ -381,11 +382,54 @@ def clear_transient_link_keys(ncp: EmulatedNcp, request: Request) -> Result:
 
 @handles("exportLinkKeyByIndex")
 def export_link_key_by_index(ncp: EmulatedNcp, request: Request) -> Result:
-    return {"status": Status.NOT_FOUND}  # the key table is empty: joins use transient keys
+    """A key-table entry (v12+): the link keys CBKE stored (joins use transient keys, not this table).
+
+    An entry CBKE wrote is marked KEY_IS_AUTHORIZED, as EmberZNet marks a key that has been through
+    CBKE (reference §1)."""
+    from .cbke import cbke_state
+
+    entries = list(cbke_state(ncp).key_table.items())
+    index = int(request["index"])
+    if index >= len(entries):
+        return {"eui64": t.EUI64.convert("00:00:00:00:00:00:00:00"), "plaintext_key": t.KeyData(bytes(16)),
+                "key_data": _key_metadata(authorized=False), "status": Status.NOT_FOUND}
+    eui64, key = entries[index]
+    return {"eui64": eui64_from_display(eui64), "plaintext_key": t.KeyData(key.reveal_bytes()),
+            "key_data": _key_metadata(authorized=eui64 in cbke_state(ncp).authorized), "status": Status.OK}
+
+
+def _key_metadata(*, authorized: bool) -> t.SecurityManagerAPSKeyMetadata:
+    bitmask = t.EmberKeyStructBitmask.KEY_HAS_PARTNER_EUI64
+    if authorized:
+        bitmask |= t.EmberKeyStructBitmask.KEY_IS_AUTHORIZED
+    return t.SecurityManagerAPSKeyMetadata(bitmask=bitmask, outgoing_frame_counter=0, incoming_frame_counter=0,
+                                           ttl_in_seconds=0)
+
+
+@handles("importLinkKey")
+def import_link_key(ncp: EmulatedNcp, request: Request) -> Result:
+    """A key-table entry from the host (v12+): an SE trust centre keeps each device's install-code key
+    here, and CBKE later overwrites it (reference §5). Not authorised until CBKE has run."""
+    from .cbke import cbke_state
+
+    state = cbke_state(ncp)
+    eui64 = eui64_to_display(request["address"])
+    size = ncp.state.configuration.get(t.EzspConfigId.CONFIG_KEY_TABLE_SIZE, 0)
+    if eui64 not in state.key_table and (len(state.key_table) >= size or int(request["index"]) >= size):
+        return {"status": Status.TABLE_FULL}
+    state.key_table[eui64] = Secret(bytes(request["key"]), origin=f"imported link key for {eui64.hex(':').upper()}")
+    state.authorized.discard(eui64)
+    return {"status": Status.OK}
 
 
 @handles("findKeyTableEntry")
 def find_key_table_entry(ncp: EmulatedNcp, request: Request) -> Result:
+    from .cbke import cbke_state
+
+    wanted = eui64_to_display(request["address"])
+    for index, eui64 in enumerate(cbke_state(ncp).key_table):
+        if eui64 == wanted:
+            return {"index": index}
     return {"index": 0xFF}  # not found
 
 
@@ -473,6 +517,7 @@ def send_broadcast(ncp: EmulatedNcp, request: Request) -> Result:
         dst_ep=aps_frame.destinationEndpoint,
         payload=bytes(request["message"]),
         broadcast=True,
+        aps_encrypted=False,  # an EmberZNet broadcast is never APS-encrypted (no link key to use)
     )
     ncp.spawn(ncp.deliver_broadcast(frame), name=f"broadcast to 0x{frame.dst_nwk:04X}")
     return {"status": Status.OK, "sequence": aps_frame.sequence}

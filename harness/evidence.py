@@ -211,6 +211,8 @@ class TransferEvent(_Redacted):
     requested offset and maximum size for a request; the offset and data length actually sent for
     a response). ``status`` is the ZCL status name (``SUCCESS``, ``WAIT_FOR_DATA``...) where the
     frame has one. ``wait_s`` is the delay the CH asked for (WAIT_FOR_DATA, Upgrade End "at time").
+    ``minimum_block_period`` is the MinimumBlockPeriod a WAIT_FOR_DATA carried (raw, in the
+    device's unit), so a check can hold the device's later pacing to it.
     """
 
     t: float
@@ -220,6 +222,7 @@ class TransferEvent(_Redacted):
     status: str | None = None
     wait_s: float | None = None
     detail: str = ""
+    minimum_block_period: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -103,6 +103,10 @@ class DeviceEmulation:
     manufacturer_name: str
     model: str
     min_block_period_ms: int = 0
+    #: The device's own OTA timers (real-device-behaviour.md section 4): re-ask after upgrade time
+    #: 0xFFFFFFFF, and the least wait for a concrete upgrade time. An emulated rig shortens them.
+    upgrade_reask_s: float = 3600.0
+    upgrade_min_wait_s: float = 3.0
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -455,6 +459,8 @@ class _RigReader:
             manufacturer_name=table.text("manufacturer_name"),
             model=table.text("model"),
             min_block_period_ms=table.integer("min_block_period_ms", 0, min=0, max=0xFFFF),
+            upgrade_reask_s=table.number("upgrade_reask_s", 3600.0, min=0.1),
+            upgrade_min_wait_s=table.number("upgrade_min_wait_s", 3.0, min=0.0),
             max_data_size=table.integer("max_data_size", 64, min=1, max=255),
             uses_page_requests=table.flag("uses_page_requests", False),
             page_size=table.integer("page_size", 256, min=1, max=0xFFFF),

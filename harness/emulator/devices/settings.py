@@ -17,6 +17,16 @@ import zigpy.types as t
 from harness.secret import Secret
 
 Role = Literal["IHD", "PPMID", "HCALCS"]
+#: The unit a client counts MinimumBlockPeriod in: milliseconds (Gecko SDK, ZCL OTA rev 3) or
+#: seconds (EmberZNet 5.7); real-device-behaviour.md section 4.
+BlockPeriodUnit = Literal["ms", "s"]
+#: Seconds per MinimumBlockPeriod unit.
+BLOCK_PERIOD_UNIT_S: dict[str, float] = {"ms": 0.001, "s": 1.0}
+#: After Upgrade End Response upgrade time 0xFFFFFFFF the client asks again after 1 h, and a
+#: concrete upgrade time is waited for no less than 3 s (real-device-behaviour.md section 4,
+#: ``upgradeEndResponseParse`` / ``calculateTimer``). Defaults; an emulated rig shortens them.
+UPGRADE_REASK_S = 3600.0
+UPGRADE_MIN_WAIT_S = 3.0
 
 #: ZCL cluster ids used by the devices (ZCL / ZSE 1.x).
 BASIC = 0x0000
@@ -98,7 +108,13 @@ class DeviceSettings:
     stack_version: int = 0x0002  # ZigBee PRO, as in the OTA header
     power_source: int = 0x01  # Basic PowerSource: mains (single phase)
     endpoint: int = 1
+    #: The MinimumBlockPeriod attribute's initial raw value, counted in ``min_block_period_unit``.
     min_block_period_ms: int = 0
+    min_block_period_unit: BlockPeriodUnit = "ms"
+    #: Upgrade time 0xFFFFFFFF ("wait"): re-send Upgrade End Request after this many seconds.
+    upgrade_reask_s: float = UPGRADE_REASK_S
+    #: A concrete upgrade time T is applied no sooner than this many seconds after the response.
+    upgrade_min_wait_s: float = UPGRADE_MIN_WAIT_S
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -128,6 +144,10 @@ class DeviceSettings:
             raise ValueError(f"{where}: role must be one of {sorted(CLIENT_CLUSTERS)}, got {self.role!r}")
         if not 1 <= self.max_data_size <= 255:
             raise ValueError(f"{where}: max_data_size must be 1..255, got {self.max_data_size}")
+        if self.min_block_period_unit not in BLOCK_PERIOD_UNIT_S:
+            raise ValueError(f"{where}: min_block_period_unit must be 'ms' or 's', got {self.min_block_period_unit!r}")
+        if self.upgrade_reask_s <= 0 or self.upgrade_min_wait_s < 0:
+            raise ValueError(f"{where}: upgrade_reask_s must be > 0 and upgrade_min_wait_s >= 0")
         if self.uses_page_requests and self.page_size < self.max_data_size:
             raise ValueError(f"{where}: page_size {self.page_size} is smaller than max_data_size {self.max_data_size}")
         for label, value, bits in (
@@ -219,6 +239,9 @@ def settings_from_rig(dut: Any, profile: Any, *, supplier_key: Path | None = Non
         model=emulation.model,
         behaviour=emulation.behaviour,
         min_block_period_ms=emulation.min_block_period_ms,
+        min_block_period_unit=getattr(ota, "minimum_block_period_unit", "ms"),
+        upgrade_reask_s=getattr(emulation, "upgrade_reask_s", UPGRADE_REASK_S),
+        upgrade_min_wait_s=getattr(emulation, "upgrade_min_wait_s", UPGRADE_MIN_WAIT_S),
         max_data_size=emulation.max_data_size,
         uses_page_requests=emulation.uses_page_requests,
         page_size=emulation.page_size,

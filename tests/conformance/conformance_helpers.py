@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.evidence import AttributeRead, CheckRecord, Outcome, TransferEventKind, TransferOutcome, TransferRecord
+from harness.hub.expectations import ClientRule, load_client_rules
+from harness.hub.transfer_checks import ending_index, where_it_ended
 
 #: Expected alert sequence of a good image and a good device, per role (profiles/expectations/).
 GOOD_IMAGE_SEQUENCE = {"PPMID": "ppmid-good-image"}
@@ -26,6 +28,22 @@ def check(hub: Any, *, name: str, device: str | None, rule: str, observed: str, 
     """Record one verdict as evidence and return it (the caller asserts on ``.outcome``)."""
     record = CheckRecord(name=name, rule=rule, observed=observed, outcome=Outcome.PASS if ok else Outcome.FAIL,
                          source=source, confidence=confidence, device=device, detail=detail)
+    hub.evidence.add(record)
+    return record
+
+
+_CLIENT_RULES: dict[str, ClientRule] = {}
+
+
+def client_rule(name: str) -> ClientRule:
+    """An OTA client rule of profiles/expectations/ota-client-rules.toml, with its source and confidence."""
+    if not _CLIENT_RULES:
+        _CLIENT_RULES.update(load_client_rules())
+    return _CLIENT_RULES[name]
+
+
+def record_check(hub: Any, record: CheckRecord) -> CheckRecord:
+    """File a check made elsewhere (harness.hub.transfer_checks) as evidence, and return it."""
     hub.evidence.add(record)
     return record
 
@@ -93,24 +111,40 @@ def data_blocks(record: TransferRecord) -> list[Any]:
     return [e for e in events(record, TransferEventKind.BLOCK_RESPONSE) if e.status == "SUCCESS"]
 
 
+def _event_line(record: TransferRecord, e: Any) -> str:
+    parts = [f"+{e.t - record.started:6.2f}s {e.kind.value}"]
+    if e.offset is not None:
+        parts.append(f"offset {e.offset}")
+    if e.size is not None:
+        parts.append(f"size {e.size}")
+    if e.status:
+        parts.append(e.status)
+    if e.detail:
+        parts.append(e.detail)
+    return "  " + " ".join(parts)
+
+
 def timeline(record: TransferRecord, limit: int = 12) -> str:
-    """The first events of a transfer as text, for a failure message."""
-    lines = []
-    for e in record.events[:limit]:
-        parts = [f"+{e.t - record.started:6.2f}s {e.kind.value}"]
-        if e.offset is not None:
-            parts.append(f"offset {e.offset}")
-        if e.size is not None:
-            parts.append(f"size {e.size}")
-        if e.status:
-            parts.append(e.status)
-        if e.detail:
-            parts.append(e.detail)
-        lines.append("  " + " ".join(parts))
-    more = len(record.events) - limit
-    if more > 0:
-        lines.append(f"  ... {more} more events")
-    return "\n".join(lines) or "  (no events)"
+    """A transfer's timeline as text, for a failure message: where it ended, the first events, and
+    the events around the end (where an ABORT near the last block, a stall or a silent device shows)."""
+    events = record.events
+    ended = where_it_ended(record)
+    head = [f"  {record.device}: transfer of {record.image_name} {ended}"] if ended else []
+    if len(events) <= limit:
+        lines = [_event_line(record, e) for e in events]
+        return "\n".join(head + lines) or "  (no events)"
+    end = ending_index(record)
+    end = len(events) - 1 if end is None else end
+    first = max(3, limit // 3)
+    around_from = max(first, end - (limit - first) + 2)
+    around_to = min(len(events), end + 2)
+    lines = [_event_line(record, e) for e in events[:first]]
+    if around_from > first:
+        lines.append(f"  ... {around_from - first} events ...")
+    lines.extend(_event_line(record, e) for e in events[around_from:around_to])
+    if around_to < len(events):
+        lines.append(f"  ... {len(events) - around_to} more events")
+    return "\n".join(head + lines)
 
 
 def expect_outcome(record: TransferRecord, wanted: TransferOutcome | Iterable[TransferOutcome]) -> None:

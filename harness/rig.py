@@ -39,8 +39,8 @@ DEFAULT_RIG = "emulated"
 RIG_ENV = "HARNESS_RIG"
 
 #: What an image is for; the OTA tests choose images by purpose, never by file name.
-IMAGE_PURPOSES = ("upgrade", "current", "wrong-manufacturer", "wrong-hardware", "bad-signature",
-                  "corrupted", "downgrade")
+IMAGE_PURPOSES = ("upgrade", "current", "wrong-manufacturer", "wrong-image-type", "wrong-hardware",
+                  "bad-signature", "corrupted", "downgrade")
 
 #: Capabilities a test may require with ``@pytest.mark.needs(...)``, and what provides each.
 CAPABILITIES = {

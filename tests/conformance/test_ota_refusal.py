@@ -61,14 +61,20 @@ async def test_image_for_other_hardware_is_never_transferred(hub, dut, image, pr
     await expect_unchanged(hub, dut, baseline)
 
 
-@pytest.mark.spec("ZCL OTA Upgrade 0x0019: OTA header hardware versions (client check)", "ZCL OTA INVALID_IMAGE",
+#: The client rule (profiles/expectations/ota-client-rules.toml) each image purpose tests.
+OWN_CHECK_RULE = {"wrong-hardware": "hardware_check", "wrong-image-type": "image_type_check"}
+
+
+@pytest.mark.spec("ZCL OTA Upgrade 0x0019: OTA header hardware versions (client check)",
+                  "ZCL OTA Upgrade 0x0019: OTA header image type (client check)", "ZCL OTA INVALID_IMAGE",
                   "GBCS CCS08 response 3 (File Transfer Failure)")
-@pytest.mark.ota_image("wrong-hardware")
-async def test_device_refuses_an_image_for_other_hardware(hub, dut, image, profile, windows, baseline):
-    # The CH's own hardware check is bypassed (offer_unchecked), so the DEVICE must judge the header's
-    # hardware range itself: Upgrade End INVALID_IMAGE after the download, or never ask for a block.
+@pytest.mark.ota_image("wrong-hardware", "wrong-image-type")
+async def test_device_refuses_an_image_not_meant_for_it(hub, dut, image, profile, windows, baseline):
+    # The CH's own checks are bypassed (offer_unchecked), so the DEVICE must judge the header's hardware
+    # range and image type itself: Upgrade End INVALID_IMAGE after the download, or never ask for a block.
+    # Image Notify without an image type (payload type 0), so the device asks with its own.
     overrides = {**windows.ota_overrides(profile), "stall_timeout_s": windows.quiet}
-    transfer = await hub.upgrade(dut.name, image.name, offer_unchecked=True, **overrides)
+    transfer = await hub.upgrade(dut.name, image.name, notify=NotifyType.QueryJitter, offer_unchecked=True, **overrides)
     await transfer.wait()
     record = transfer.record()
 
@@ -84,10 +90,10 @@ async def test_device_refuses_an_image_for_other_hardware(hub, dut, image, profi
     else:
         observed = (", ".join(f"Upgrade End {e.status} at offset {e.offset}, +{e.t - record.started:.2f} s"
                               for e in ends) or "no Upgrade End") + f"; {where_it_ended(record)}"
-    rule = client_rule("hardware_check")
-    expect(check(hub, name="device refuses other hardware", device=dut.name,
-                 rule=(f"{rule.rule} (image hardware 0x{facts.min_hardware_version or 0:04X}-"
-                       f"0x{facts.max_hardware_version or 0:04X})"),
+    rule = client_rule(OWN_CHECK_RULE[image.purpose])
+    expect(check(hub, name=f"device refuses a {image.purpose} image", device=dut.name,
+                 rule=(f"{rule.rule} (image type 0x{facts.image_type:04X}, hardware "
+                       f"0x{facts.min_hardware_version or 0:04X}-0x{facts.max_hardware_version or 0:04X})"),
                  observed=observed, ok=refused, source=rule.source, confidence=rule.confidence,
                  detail="" if refused else timeline(record)))
     await expect_unchanged(hub, dut, baseline)

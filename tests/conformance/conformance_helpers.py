@@ -61,7 +61,8 @@ def expect(record: CheckRecord) -> None:
 def expect_sequence(hub: Any, device: str, sequence: str, transfer: Any) -> None:
     """The alerts since the transfer began match the named sequence of the expectations file."""
     result = hub.check_sequence(device, sequence, transfer)
-    assert result.passed, result.report()
+    # A wrong sequence usually means the transfer ended somewhere it should not have: show where.
+    assert result.passed, f"{result.report()}\n{timeline(transfer.record())}" if transfer is not None else result.report()
 
 
 def expect_good_image_alerts(hub: Any, dut: Any, transfer: Any) -> None:

@@ -132,13 +132,18 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     selection = config.stash[SELECTION_KEY]
+    catalogue: dict[str, None] = {}
     for item in items:
         for mark in item.iter_markers("spec"):
-            spec_items(mark)
+            catalogue.update(dict.fromkeys(spec_items(mark)))
         for mark in item.iter_markers("needs"):
             reason = missing_capability(needed_capability(mark), selection)
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
+    # Every spec item the collected tests name: the requirement matrix shows those no test covered.
+    log = config.stash.get(EVIDENCE_KEY, None)
+    if log is not None and catalogue:
+        log.run_info["spec_items"] = list(catalogue)
     prepare_hub_tests([item for item in items if uses_hub(item)])
 
 
@@ -286,8 +291,12 @@ def prepare_hub_tests(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    specs = tuple(dict.fromkeys(i for mark in item.iter_markers("spec") for i in spec_items(mark)))
+    # JUnit: each test case carries its spec items as properties.
+    item.user_properties.extend(("spec", spec) for spec in specs)
     if EVIDENCE_FIXTURES & set(getattr(item, "fixturenames", ())):
-        item.config.stash[EVIDENCE_KEY].begin(item.nodeid)
+        entry = item.config.stash[EVIDENCE_KEY].begin(item.nodeid)
+        entry.spec_items = specs
 
 
 @pytest.hookimpl(wrapper=True)

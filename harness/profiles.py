@@ -62,6 +62,12 @@ class OtaClientExpectations:
     activation_timeout_s: float = 120.0  # from Upgrade End Response to the device reporting the new version
     query_jitter: int = 100            # Image Notify QueryJitter, 1..100
     page_requests: bool = False        # the device uses Image Page Requests
+    #: The unit the device counts MinimumBlockPeriod in: "ms" (Gecko SDK) or "s" (EmberZNet 5.7).
+    minimum_block_period_unit: str = "ms"
+    #: Upgrade End Response modes the device supports ("now", "at", "wait"); tests of the others skip.
+    upgrade_time_modes: tuple[str, ...] = ("now",)
+    #: After upgrade time 0xFFFFFFFF the device asks again (Upgrade End Request) after this long.
+    upgrade_reask_s: float = 3600.0
     source: str
     confidence: str
 
@@ -232,6 +238,21 @@ CHECKS: dict[str, Callable[[Table], tuple[tuple[Any, ...], Validator]]] = {
 }
 
 
+#: MinimumBlockPeriod units a device may count in (real-device-behaviour.md section 4).
+BLOCK_PERIOD_UNITS = ("ms", "s")
+
+
+def _upgrade_time_modes(table: Table, policy: str) -> tuple[str, ...]:
+    """The modes the device supports; the policy the CH uses must be one of them."""
+    modes = table.texts("upgrade_time_modes", (policy,))
+    for index, mode in enumerate(modes):
+        if mode not in UPGRADE_TIMES:
+            table.fail(f"upgrade_time_modes[{index}]", f"expected one of {', '.join(UPGRADE_TIMES)}, got {mode!r}")
+    if policy not in modes:
+        table.fail("upgrade_time_modes", f"must include upgrade_time {policy!r}")
+    return tuple(dict.fromkeys(modes))
+
+
 def _read_ota(table: Table) -> OtaClientExpectations:
     upgrade_time = table.text("upgrade_time", "now", choices=UPGRADE_TIMES)
     upgrade_delay_s = table.integer("upgrade_delay_s", 0, min=0)
@@ -248,6 +269,9 @@ def _read_ota(table: Table) -> OtaClientExpectations:
         activation_timeout_s=table.number("activation_timeout_s", 120.0, min=0.1),
         query_jitter=table.integer("query_jitter", 100, min=1, max=100),  # ZCL OTA: QueryJitter 1..100
         page_requests=table.flag("page_requests", False),
+        minimum_block_period_unit=table.text("minimum_block_period_unit", "ms", choices=BLOCK_PERIOD_UNITS),
+        upgrade_time_modes=_upgrade_time_modes(table, upgrade_time),
+        upgrade_reask_s=table.number("upgrade_reask_s", 3600.0, min=0.1),
         source=source,
         confidence=confidence,
     )

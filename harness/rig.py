@@ -39,8 +39,8 @@ DEFAULT_RIG = "emulated"
 RIG_ENV = "HARNESS_RIG"
 
 #: What an image is for; the OTA tests choose images by purpose, never by file name.
-IMAGE_PURPOSES = ("upgrade", "current", "wrong-manufacturer", "wrong-hardware", "bad-signature",
-                  "corrupted", "downgrade")
+IMAGE_PURPOSES = ("upgrade", "current", "wrong-manufacturer", "wrong-image-type", "wrong-hardware",
+                  "bad-signature", "corrupted", "downgrade")
 
 #: Capabilities a test may require with ``@pytest.mark.needs(...)``, and what provides each.
 CAPABILITIES = {
@@ -151,6 +151,10 @@ class DeviceEmulation:
     #: The unit the emulated firmware reads MinimumBlockPeriod in: "ms" (Gecko SDK) or "s" (EmberZNet 5.7).
     min_block_period_unit: str = "ms"
     needs_esi: bool = False            # registration needs an ESI (a DRLC server found by broadcast Match_Desc)
+    #: The device's own OTA timers (real-device-behaviour.md section 4): re-ask after upgrade time
+    #: 0xFFFFFFFF, and the least wait for a concrete upgrade time. An emulated rig shortens them.
+    upgrade_reask_s: float = 3600.0
+    upgrade_min_wait_s: float = 3.0
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -576,6 +580,8 @@ class _RigReader:
             min_block_period_ms=table.integer("min_block_period_ms", 0, min=0, max=0xFFFF),
             min_block_period_unit=table.text("min_block_period_unit", "ms", choices=("ms", "s")),
             needs_esi=table.flag("needs_esi", False),
+            upgrade_reask_s=table.number("upgrade_reask_s", 3600.0, min=0.1),
+            upgrade_min_wait_s=table.number("upgrade_min_wait_s", 3.0, min=0.0),
             max_data_size=table.integer("max_data_size", 64, min=1, max=255),
             uses_page_requests=table.flag("uses_page_requests", False),
             page_size=table.integer("page_size", 256, min=1, max=0xFFFF),

@@ -72,6 +72,8 @@ class TestEvidence:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     outcome: str | None = None
+    #: The spec items the test evidences (its ``@pytest.mark.spec``), for the requirement matrix.
+    spec_items: tuple[str, ...] = ()
     records: dict[str, list[Any]] = field(
         default_factory=lambda: {section: [] for section in TYPE_BY_SECTION}
     )
@@ -109,7 +111,7 @@ class TestEvidence:
         # The log rewrites its file after every test with every test in it; converting the
         # finished, unchanged tests again each time made a run quadratic in its number of tests
         # (bench/README.md, "Suite time"). Records are frozen, so equal inputs give equal output.
-        key = (self.nodeid, self.started, self.finished, self.outcome,
+        key = (self.nodeid, self.started, self.finished, self.outcome, self.spec_items,
                tuple(tuple(self.records[section]) for section in TYPE_BY_SECTION))
         if self._json_cache is not None and self._json_cache[0] == key:
             return self._json_cache[1]
@@ -118,6 +120,7 @@ class TestEvidence:
             "started": self.started,
             "finished": self.finished,
             "outcome": self.outcome,
+            "spec": [redact(item) for item in self.spec_items],
         }
         for section in TYPE_BY_SECTION:
             entry[section] = [to_json_obj(r) for r in self.records[section]]
@@ -138,6 +141,7 @@ class TestEvidence:
             started=data.get("started", 0.0),
             finished=data.get("finished"),
             outcome=data.get("outcome"),
+            spec_items=tuple(str(item) for item in data.get("spec", ())),
         )
         for section, record_type in TYPE_BY_SECTION.items():
             for item in data.get(section, ()):

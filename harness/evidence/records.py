@@ -61,6 +61,8 @@ class TransferEvent(Redacted):
     requested offset and maximum size for a request; the offset and data length actually sent for
     a response). ``status`` is the ZCL status name (``SUCCESS``, ``WAIT_FOR_DATA``...) where the
     frame has one. ``wait_s`` is the delay the CH asked for (WAIT_FOR_DATA, Upgrade End "at time").
+    ``minimum_block_period`` is the MinimumBlockPeriod a WAIT_FOR_DATA carried (raw, in the
+    device's unit), so a check can hold the device's later pacing to it.
     ``aps_encrypted`` says whether the frame travelled APS-encrypted with the device's link key
     (Smart Energy OTA traffic must; a broadcast Image Notify is the exception); None for an event
     that is not a frame (a retry noticed, a gap, a stall) or where the radio did not say.
@@ -74,6 +76,7 @@ class TransferEvent(Redacted):
     wait_s: float | None = None
     detail: str = ""
     aps_encrypted: bool | None = None
+    minimum_block_period: int | None = None
 
     @property
     def is_frame(self) -> bool:

@@ -111,14 +111,21 @@ def derive_cs09(
     running_version: int,
     observed_how: str,
     t: float,
+    previous_version: int | None = None,
 ) -> AlertRecord:
-    """The CS09 facts after activation: success when the device runs the image it was sent."""
+    """The CS09 facts after activation: success when the device runs the image it was sent.
+
+    A failure says which one it is: the previous version still runs, or the device reports a
+    version that is neither the previous nor the offered one.
+    """
     result = 0 if running_version == expected_version else 1
-    detail = (
-        f"running 0x{running_version:08X}"
-        if result == 0
-        else f"running 0x{running_version:08X}, expected 0x{expected_version:08X}"
-    )
+    if result == 0:
+        detail = f"running 0x{running_version:08X}"
+    elif previous_version is None or running_version == previous_version:
+        detail = f"the previous version 0x{running_version:08X} still runs, expected 0x{expected_version:08X}"
+    else:
+        detail = (f"reports 0x{running_version:08X}, neither the previous 0x{previous_version:08X} "
+                  f"nor the offered 0x{expected_version:08X}")
     return AlertRecord(
         code=CS09_ACTIVATION.code,
         name=CS09_ACTIVATION.name,

@@ -20,6 +20,9 @@ from harness.tomlread import ConfigError, Table, load_toml
 #: Where the shipped expectations live (relative to the repository root).
 DEFAULT_EXPECTATIONS = Path(__file__).resolve().parents[2] / "profiles" / "expectations" / "secmp0007-alert-sequences.toml"
 
+#: Where the OTA client rules live (rules of the device's behaviour, each with its provenance).
+DEFAULT_CLIENT_RULES = DEFAULT_EXPECTATIONS.with_name("ota-client-rules.toml")
+
 ROLES = ("PPMID", "IHD", "HCALCS")
 
 
@@ -167,3 +170,29 @@ def load_expectations(path: Path | str = DEFAULT_EXPECTATIONS) -> Expectations:
         top.fail("sequence", "the file defines no [[sequence]]")
     top.finish()
     return Expectations(path, sequences)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientRule:
+    """One rule an OTA client is held to, with where it comes from (a spec, or the real-device reference)."""
+
+    name: str
+    rule: str
+    source: str
+    confidence: str
+
+
+def load_client_rules(path: Path | str = DEFAULT_CLIENT_RULES) -> dict[str, ClientRule]:
+    """The ``[rules.NAME]`` entries of an OTA client rules file, by name; a wrong entry names file and key."""
+    path = Path(path)
+    root = Table(load_toml(path, ExpectationsError), file=path, error=ExpectationsError)
+    rules_table = root.table("rules")
+    rules: dict[str, ClientRule] = {}
+    for name in rules_table.keys():
+        entry = rules_table.table(name)
+        rules[name] = ClientRule(name=name, rule=entry.text("rule"), source=entry.text("source"),
+                                 confidence=entry.text("confidence"))
+        entry.finish()
+    rules_table.finish()
+    root.finish()
+    return rules

@@ -34,7 +34,13 @@ from zigpy.application import ControllerApplication
 from zigpy.zcl import ClusterType, foundation
 from zigpy.zcl.clusters.general import ImageBlockCommand, ImagePageCommand, Ota, QueryNextImageCommand
 
-from harness.evidence import AlertRecord, TransferEventKind, TransferOutcome, TransferRecord
+from harness.evidence import (
+    AlertRecord,
+    TransferEvent,
+    TransferEventKind,
+    TransferOutcome,
+    TransferRecord,
+)
 from harness.hub.alerts import AlertLog, derive_ccs08, derive_cs09
 from harness.hub.images import OfferedImage
 from harness.hub.ota_session import NotifyType, OtaSession, Response, SessionState, Step
@@ -87,6 +93,7 @@ class Transfer:
         self.cs09: AlertRecord | None = None
         self.previous_version: int | None = None
         self._offset_waiters: list[tuple[int, asyncio.Future[int]]] = []
+        self._event_waiters: list[tuple[Callable[[TransferEvent], bool], asyncio.Future[TransferEvent]]] = []
 
     @property
     def device(self) -> str:
@@ -115,6 +122,22 @@ class Transfer:
         else:
             self._offset_waiters.append((offset, future))
         return future
+
+    def next_event(self, wanted: Callable[[TransferEvent], bool]) -> asyncio.Future[TransferEvent]:
+        """A future resolved by the next timeline event ``wanted`` accepts (from now on).
+
+        Registered before it is awaited, so a test can arm it, act, then await without missing the
+        event -- e.g. the device's repeated Upgrade End Request after it was told to wait.
+        """
+        future: asyncio.Future[TransferEvent] = asyncio.get_running_loop().create_future()
+        self._event_waiters.append((wanted, future))
+        return future
+
+    def _saw(self, event: TransferEvent) -> None:
+        for wanted, future in self._event_waiters:
+            if not future.done() and wanted(event):
+                future.set_result(event)
+        self._event_waiters = [(w, f) for w, f in self._event_waiters if not f.done()]
 
     def _progressed(self, high_water: int, *, ended: bool = False) -> None:
         for offset, future in self._offset_waiters:
@@ -320,6 +343,9 @@ class DeviceOta:
         image = self.session.image
         if image is None:
             return
+        if self.transfer is not None and self.transfer.session is self.session:
+            for event in step.events:
+                self.transfer._saw(event)
         progress = self.session.progress
         for event in step.events:
             if event.kind is TransferEventKind.BLOCK_RESPONSE and event.status == "SUCCESS":
@@ -456,6 +482,7 @@ class DeviceOta:
             running_version=running,
             observed_how=how,
             t=self._clock(),
+            previous_version=transfer.previous_version,
         )
         transfer.cs09 = alert
         self.alerts.add(alert)

@@ -535,8 +535,9 @@ class OtaSession:
 
     def _wait_for_data(self, tsn: int, offset: int) -> tuple[Response, TransferEvent, float] | None:
         """A WAIT_FOR_DATA answer when ``offset`` reaches a configured window not yet used."""
-        for window_offset, seconds in self.settings.wait_for_data:
+        for window_offset, seconds, *named_period in self.settings.wait_for_data:
             if offset >= window_offset and window_offset not in self.progress.waits_done:
+                period = named_period[0] if named_period else self.settings.minimum_block_period_ms
                 self.progress.waits_done.add(window_offset)
                 # UTCTime has whole seconds: a fraction would round to "now" half the time.
                 whole = max(1, math.ceil(seconds))
@@ -545,14 +546,15 @@ class OtaSession:
                     "status": Status.WAIT_FOR_DATA,
                     "current_time": current,
                     "request_time": current + whole,
-                    "minimum_block_period": self.settings.minimum_block_period_ms,
+                    "minimum_block_period": period,
                 }
                 ev = self._event(
                     TransferEventKind.WAIT_FOR_DATA,
                     offset=offset,
                     status=Status.WAIT_FOR_DATA.name,
                     wait_s=float(whole),
-                    detail=f"window at offset {window_offset}",
+                    detail=f"window at offset {window_offset}, MinimumBlockPeriod {period}",
+                    minimum_block_period=period,
                 )
                 return Response("image_block_response", fields, tsn), ev, float(whole)
         return None
@@ -608,7 +610,7 @@ class OtaSession:
         self._allowed(E.BLOCK)
         detail = ""
         if cmd.field_control & cmd.FieldControl.MinimumBlockPeriod:
-            detail = f"minimum block period {cmd.minimum_block_period} ms"
+            detail = f"MinimumBlockPeriod {cmd.minimum_block_period}"
         request = self._event(
             TransferEventKind.BLOCK_REQUEST, offset=cmd.file_offset, size=cmd.maximum_data_size, detail=detail
         )

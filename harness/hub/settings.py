@@ -37,10 +37,12 @@ class OtaServeSettings:
     sleepy PPMID may need far longer, so profiles set it). ``final_block_timeout_s`` is the window
     after the last block for the device to verify the image and send Upgrade End.
     ``query_timeout_s`` is how long after Image Notify the device has to send Query Next Image.
-    ``wait_for_data`` lists ``(offset, seconds)`` windows: the first request at or past
-    ``offset`` is answered WAIT_FOR_DATA for ``seconds`` (a CH that does not have the data yet);
-    on the wire the wait is whole seconds (ZCL UTCTime), so a fraction is rounded up.
-    ``minimum_block_period_ms`` is the MinimumBlockPeriod sent in WAIT_FOR_DATA responses.
+    ``wait_for_data`` lists ``(offset, seconds)`` or ``(offset, seconds, minimum_block_period)``
+    windows: the first request at or past ``offset`` is answered WAIT_FOR_DATA for ``seconds`` (a
+    CH that does not have the data yet); on the wire the wait is whole seconds (ZCL UTCTime), so a
+    fraction is rounded up. ``minimum_block_period_ms`` is the MinimumBlockPeriod sent in a
+    WAIT_FOR_DATA whose window names none (the raw value: milliseconds or seconds, as the device
+    counts it -- the profile's ``minimum_block_period_unit``).
     """
 
     max_block_size: int = DEFAULT_MAX_BLOCK_SIZE
@@ -53,7 +55,7 @@ class OtaServeSettings:
     #: From the Upgrade End Response ("now"/"at") or the activation command to the device showing
     #: which version it runs; past it the activation outcome is NOT_OBSERVED.
     activation_timeout_s: float = 120.0
-    wait_for_data: tuple[tuple[int, float], ...] = ()
+    wait_for_data: tuple[tuple[int, float] | tuple[int, float, int], ...] = ()
     minimum_block_period_ms: int = 0
     require_signature: bool = False
     allow_downgrade: bool = False
@@ -74,9 +76,10 @@ class OtaServeSettings:
         for name in ("stall_timeout_s", "final_block_timeout_s", "query_timeout_s", "activation_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
-        for offset, seconds in self.wait_for_data:
-            if offset < 0 or seconds <= 0:
-                raise ValueError(f"wait_for_data: ({offset}, {seconds}) needs offset >= 0 and seconds > 0")
+        for window in self.wait_for_data:
+            offset, seconds, *period = window
+            if len(window) not in (2, 3) or offset < 0 or seconds <= 0 or any(not 0 <= p <= 0xFFFF for p in period):
+                raise ValueError(f"wait_for_data: {window} needs offset >= 0, seconds > 0 and a period of 0..65535")
 
     def replace(self, **changes: Any) -> OtaServeSettings:
         return dataclasses.replace(self, **changes)

@@ -51,6 +51,7 @@ class Profile:
 PPMID = Profile("PPMID", 0x121D, 0x0084, (0x1111, 0x1211), 4096)  # RTDS SR 11.4 sample identity
 IHD = Profile("IHD", 0x1234, 0x0042, (0x0001, 0x00FF), 3072)  # example values
 OTHER_MANUFACTURER = 0x1235  # example value: any code other than the PPMID's
+OTHER_IMAGE_TYPE = 0x0085  # example value: any image type other than the PPMID's
 HARDWARE_OUT_OF_RANGE = (0x2000, 0x20FF)  # excludes every PPMID hardware version above
 TRUNCATED_LENGTH = 2048  # bytes kept of the truncated sample: header intact, image cut
 
@@ -62,6 +63,7 @@ class Sample:
     file_version: int
     purpose: str
     manufacturer_code: int | None = None  # override of the profile's
+    image_type: int | None = None  # override of the profile's
     hardware_range: tuple[int, int] | None = None  # override of the profile's
     fault: str | None = None  # None, "bad-signature" or "truncated"
 
@@ -78,6 +80,13 @@ SAMPLES: tuple[Sample, ...] = (
         VERSION_NEXT,
         "right image type and version, another manufacturer code: must not be taken",
         manufacturer_code=OTHER_MANUFACTURER,
+    ),
+    Sample(
+        "ppmid-other-image-type.ota",
+        PPMID,
+        VERSION_NEXT,
+        "the PPMID's manufacturer and hardware, another image type: the device must not take it",
+        image_type=OTHER_IMAGE_TYPE,
     ),
     Sample(
         "ppmid-hw-out-of-range.ota",
@@ -141,7 +150,7 @@ def build_sample(sample: Sample, private_key_pem: bytes) -> bytes:
     image = OtaImage.build(
         GbcsUpgradeImage(manufacturer_image, signature),
         manufacturer_code=sample.manufacturer_code or profile.manufacturer_code,
-        image_type=profile.image_type,
+        image_type=sample.image_type if sample.image_type is not None else profile.image_type,
         file_version=sample.file_version,
         header_string=f"TEST-ONLY {profile.role} {sample.file_version:#010x}",
         hardware_range=sample.hardware_range or profile.hardware_range,

@@ -26,10 +26,12 @@ from harness.evidence import (
     StageRecord,
     TenancyRead,
     TestEvidence,
+    TransferOutcome,
     TransferRecord,
     redact,
 )
-from harness.report.markup import Html, join, section, tag
+from harness.hub.transfer_checks import where_it_ended
+from harness.report.markup import Html, join, section, tag, text
 from harness.report.svg_timeline import timeline_svg
 from harness.report.tables import (
     alerts_table,
@@ -39,6 +41,7 @@ from harness.report.tables import (
     is_sequence_check,
     stages_table,
     tenancy_table,
+    transfer_end_table,
     transfers_table,
 )
 
@@ -51,9 +54,13 @@ def _timeline(ev: TestEvidence) -> Html | None:
         # A refused or discarded image: an empty chart would only suggest a transfer that never was.
         return section("OTA timeline", transfers_table(transfers), cls="hh-sec-timeline",
                        note="No image data was sent, so there is nothing to chart; the outcome and reason are below.")
-    body = join([Html(timeline_svg(transfers)), transfers_table(transfers)])
+    ends = [join([tag("h4", text(f"Where {t.device} ← {t.image_name} ended: {where_it_ended(t)}")),
+                  transfer_end_table(t)])
+            for t in transfers if t.ended is not None and t.outcome is not TransferOutcome.TRANSFERRED]
+    body = join([Html(timeline_svg(transfers)), transfers_table(transfers), *ends])
     return section("OTA timeline", body, cls="hh-sec-timeline",
-                   note="Offset served against time; hover a mark for the exchange it records.")
+                   note="Offset served against time; hover a mark for the exchange it records. A transfer that "
+                        "did not complete shows the events around the moment it ended.")
 
 
 def _alerts(ev: TestEvidence) -> Html | None:

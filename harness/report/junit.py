@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.evidence import TestEvidence, redact
 from harness.report.facts import UNKNOWN
+from harness.report.requirements import matrix_from_run, requirement_properties
 from harness.report.summary import run_images
 
 #: ``run`` section keys written as properties, in this order, under the same names.
@@ -19,7 +20,11 @@ RUN_PROPERTIES = ("rig", "radio", "ezsp_version", "ncp_firmware", "harness_versi
 
 
 def suite_properties(run: Mapping[str, Any], tests: Iterable[TestEvidence]) -> list[tuple[str, str]]:
-    """(name, value) pairs: the run facts, then ``image.<name>.sha256`` for every image of the run."""
+    """(name, value) pairs: the run facts, ``image.<name>.sha256`` for every image of the run, then
+    ``requirement.<spec item>`` with its verdict and tests (each test case also carries its own
+    ``spec`` properties)."""
+    tests = list(tests)
     props = [(key, redact(str(run.get(key, UNKNOWN)))) for key in RUN_PROPERTIES]
     props += [(redact(f"image.{image.name}.sha256"), image.sha256 or UNKNOWN) for image in run_images(tests)]
+    props += [(redact(name), redact(value)) for name, value in requirement_properties(matrix_from_run(run, tests))]
     return props

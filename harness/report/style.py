@@ -47,6 +47,8 @@ table.hh-table tr.hh-total td, #results-table table.hh-table tr.hh-total td { ba
 .hh-check { border-left: 3px solid #0d2b4e; padding: 2px 0 2px 10px; margin: 8px 0 12px; }
 .hh-check-title { margin: 2px 0 4px; }
 ul.hh-differences { margin: 4px 0 6px; padding-left: 20px; color: #8c1d18; }
+ul.hh-req-tests { margin: 4px 0 0; padding-left: 16px; font-size: 11px; }
+ul.hh-req-tests .hh-verdict { min-width: 0; font-size: 10px; padding: 0 4px; }
 .hh-outcome { font-weight: bold; }
 .hh-o-transferred { color: #0f5c2a; }
 .hh-o-failed, .hh-o-stalled { color: #8c1d18; }

@@ -15,6 +15,7 @@ from typing import Any
 from harness.evidence import ImageRecord, TestEvidence, TransferRecord, redact
 from harness.report.facts import UNKNOWN, device_facts
 from harness.report.markup import Html, hex_code, join, mono, section, table, tag, text, verdict
+from harness.report.requirements import matrix_from_run, requirement_table
 from harness.report.style import style_element
 from harness.report.tables import devices_table, run_table, signature_badge, verdict_table
 from harness.report.verdicts import verdict_matrix
@@ -87,6 +88,10 @@ def summary_html(run: Mapping[str, Any], tests: Iterable[TestEvidence]) -> str:
         section("Verdicts: device × image", verdict_table(matrix), cls="hh-sec-verdicts",
                 note="Each cell combines the tests that sent that image to that device, worst first "
                      "(FAIL, NOT OBSERVED, INCOMPLETE, PASS, SKIPPED); hover a badge for the tests behind it."),
+        section("Requirements: spec item × device", requirement_table(matrix_from_run(run, tests)),
+                cls="hh-sec-requirements",
+                note="One row per spec item the tests name (@pytest.mark.spec); each cell is the worst verdict of the "
+                     "tests behind it, listed. Items with no test on this rig, or only skipped ones, are marked."),
         section("Devices under test", devices_table(device_facts(run, tests)), cls="hh-sec-devices",
                 note="Firmware as the device reported it, before its first transfer and after it."),
         section("Firmware images", images_table(run_images(tests)), cls="hh-sec-run-images"),

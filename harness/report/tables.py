@@ -25,6 +25,7 @@ from harness.evidence import (
     TransferRecord,
 )
 from harness.gbcs.codes import CCS08_RESPONSES, CS09_RESULTS
+from harness.hub.transfer_checks import ending_index, where_it_ended
 from harness.ota.header import HEX_DIGITS
 from harness.report.facts import DeviceFacts, run_fact_rows
 from harness.report.gbcs_view import gbcs_messages
@@ -298,8 +299,27 @@ def aps_security(transfer: TransferRecord) -> str:
     return f"{len(clear)} of {len(frames)} frames in the clear (first: {clear[0].kind.value})"
 
 
+def transfer_end_table(transfer: TransferRecord, *, before: int = 6, after: int = 2) -> Html:
+    """Where a transfer ended (ABORT, INVALID_IMAGE, a silent device, a stall): the events around that moment.
+
+    A failure near the end of a long download is invisible in its first events; this shows the
+    last requests and responses before the end, the ending itself, and what followed.
+    """
+    index = ending_index(transfer)
+    if index is None:
+        return table(["+s", "Event", "Offset", "Size", "Status", "Detail"], [], cls="hh-end-events",
+                     empty="still running")
+    shown = transfer.events[max(0, index - before):index + after + 1]
+    rows = [[mono(f"{e.t - transfer.started:.2f}"), text(e.kind.value),
+             text(e.offset if e.offset is not None else MISSING), text(e.size if e.size is not None else MISSING),
+             text(e.status or MISSING), text(e.detail or MISSING)] for e in shown]
+    ending = transfer.events[index] if transfer.events else None
+    return table(["+s", "Event", "Offset", "Size", "Status", "Detail"], rows, cls="hh-end-events",
+                 row_classes=["hh-diff" if e is ending else None for e in shown], empty="no events")
+
+
 def transfers_table(transfers: Sequence[TransferRecord]) -> Html:
-    """One line per transfer: what was sent, how far it got, and how it ended (not a verdict by itself)."""
+    """One line per transfer: what was sent, how far it got, and where and how it ended (not a verdict by itself)."""
     rows = []
     for t in transfers:
         duration = f"{t.ended - t.started:.1f} s" if t.ended is not None else "running"
@@ -307,11 +327,11 @@ def transfers_table(transfers: Sequence[TransferRecord]) -> Html:
         rows.append([
             text(t.device), mono(t.device_eui64), mono(t.image_name), mono(hex_code(t.image_version, 8)),
             text(f"{t.bytes_sent:,} / {t.image_size:,}"), text(t.block_size_cap or MISSING), text(t.retries),
-            text(t.gaps), text(aps_security(t)), text(duration), outcome, text(t.reason or MISSING),
+            text(t.gaps), text(aps_security(t)), text(duration), outcome, text(where_it_ended(t) or t.reason or MISSING),
         ])
     return table(
         ["Device", "EUI-64", "Image", "Version", "Bytes sent / size", "Block cap", "Retries", "Gaps", "APS security",
-         "Duration", "Outcome", "Reason"],
+         "Duration", "Outcome", "Where and how it ended"],
         rows, cls="hh-transfers", empty="no transfer recorded",
     )
 
@@ -342,5 +362,6 @@ def tenancy_table(reads: Sequence[TenancyRead]) -> Html:
 
 __all__ = [
     "SequenceRow", "alerts_table", "attributes_table", "checks_table", "devices_table", "image_table",
-    "is_sequence_check", "parse_sequence_detail", "run_table", "signature_badge", "stages_table", "tenancy_table", "transfers_table", "utc_time", "verdict_table",
+    "is_sequence_check", "parse_sequence_detail", "run_table", "signature_badge", "stages_table", "tenancy_table",
+    "transfer_end_table", "transfers_table", "utc_time", "verdict_table",
 ]

@@ -16,10 +16,12 @@ import pytest
 from harness.evidence import TransferEventKind, TransferOutcome
 from harness.hub.images import ImageFacts, OfferedImage
 from harness.hub.ota_session import NotifyType
+from harness.hub.transfer_checks import where_it_ended
 from harness.ota import OtaError
 from harness.ota.header import decode_header
 from tests.fixtures.conformance_helpers import (
     check,
+    client_rule,
     data_blocks,
     events,
     expect,
@@ -57,6 +59,45 @@ async def test_image_for_other_hardware_is_never_transferred(hub, dut, image, pr
     expect_outcome(record, TransferOutcome.REFUSED)
     expect_no_data_sent(hub, dut, record, "hardware version outside the image header's range")
     await expect_unchanged(hub, dut, baseline)
+
+
+#: The client rule (profiles/expectations/ota-client-rules.toml) each image purpose tests.
+OWN_CHECK_RULE = {"wrong-hardware": "hardware_check", "wrong-image-type": "image_type_check"}
+
+
+@pytest.mark.spec("ZCL OTA Upgrade 0x0019: OTA header hardware versions (client check)",
+                  "ZCL OTA Upgrade 0x0019: OTA header image type (client check)", "ZCL OTA INVALID_IMAGE",
+                  "GBCS CCS08 response 3 (File Transfer Failure)")
+@pytest.mark.ota_image("wrong-hardware", "wrong-image-type")
+async def test_device_refuses_an_image_not_meant_for_it(hub, dut, image, profile, windows, baseline):
+    # The CH's own checks are bypassed (offer_unchecked), so the DEVICE must judge the header's hardware
+    # range and image type itself: Upgrade End INVALID_IMAGE after the download, or never ask for a block.
+    # Image Notify without an image type (payload type 0), so the device asks with its own.
+    overrides = {**windows.ota_overrides(profile), "stall_timeout_s": windows.quiet}
+    transfer = await hub.upgrade(dut.name, image.name, notify=NotifyType.QueryJitter, offer_unchecked=True, **overrides)
+    await transfer.wait()
+    record = transfer.record()
+
+    offered = [e for e in events(record, TransferEventKind.QUERY_RESPONSE) if e.status == "SUCCESS"]
+    assert offered, (f"{dut.name}: the CH never offered {image.name} (the device did not query after Image Notify)\n"
+                     f"{timeline(record)}")
+    facts = hub.image(image.name).facts
+    asked = events(record, TransferEventKind.BLOCK_REQUEST, TransferEventKind.PAGE_REQUEST)
+    ends = events(record, TransferEventKind.UPGRADE_END)
+    refused = (not asked and not ends) or [e.status for e in ends] == ["INVALID_IMAGE"]
+    if not asked:
+        observed = f"no block requested within {windows.quiet:g} s of the offer"
+    else:
+        observed = (", ".join(f"Upgrade End {e.status} at offset {e.offset}, +{e.t - record.started:.2f} s"
+                              for e in ends) or "no Upgrade End") + f"; {where_it_ended(record)}"
+    rule = client_rule(OWN_CHECK_RULE[image.purpose])
+    expect(check(hub, name=f"device refuses a {image.purpose} image", device=dut.name,
+                 rule=(f"{rule.rule} (image type 0x{facts.image_type:04X}, hardware "
+                       f"0x{facts.min_hardware_version or 0:04X}-0x{facts.max_hardware_version or 0:04X})"),
+                 observed=observed, ok=refused, source=rule.source, confidence=rule.confidence,
+                 detail="" if refused else timeline(record)))
+    await expect_unchanged(hub, dut, baseline)
+    expect_sequence(hub, dut.name, "transfer-failure", transfer)
 
 
 @pytest.mark.spec("SECMP0007", "ZCL OTA Upgrade 0x0019: Query Next Image")
@@ -126,7 +167,8 @@ async def test_device_rejects_a_bad_image_with_invalid_image(hub, dut, image, pr
     ends = events(record, TransferEventKind.UPGRADE_END)
     expect(check(hub, name="device rejects the image", device=dut.name,
                  rule="after the whole image the device sends Upgrade End INVALID_IMAGE",
-                 observed=", ".join(f"Upgrade End {e.status} at offset {e.offset}" for e in ends) or "no Upgrade End",
+                 observed=(", ".join(f"Upgrade End {e.status} at offset {e.offset}, +{e.t - record.started:.2f} s"
+                                     for e in ends) or "no Upgrade End") + f"; {where_it_ended(record)}",
                  ok=[e.status for e in ends] == ["INVALID_IMAGE"] and record.bytes_sent >= served.size,
                  source="ZCL OTA Upgrade cluster, Upgrade End Request status INVALID_IMAGE",
                  detail=timeline(record)))

@@ -14,18 +14,27 @@ import time
 import pytest
 
 from harness.evidence import Outcome, TransferEventKind, TransferOutcome
+from harness.hub.transfer_checks import check_minimum_block_period
 from tests.fixtures.conformance_helpers import (
     check,
+    client_rule,
     events,
     expect,
     expect_outcome,
     expect_sequence,
     failure,
+    record_check,
     timeline,
 )
 
 #: How long the CH asks the device to wait (WAIT_FOR_DATA), in whole seconds as on the wire (UTCTime).
 WAIT_S = 1.0
+#: The MinimumBlockPeriod the second WAIT_FOR_DATA sets, per unit the profile names: about a
+#: sixth of a second between block requests (milliseconds), or the least a seconds-counting
+#: client can be asked for. Applied only to the last few blocks, so the test stays short.
+NEW_BLOCK_PERIOD = {"ms": 150, "s": 1}
+#: Blocks left after the second WAIT_FOR_DATA, over which the new period is judged.
+PACED_BLOCKS = 4
 #: The sequence of a good download whose activation the CH defers.
 TRANSFERRED = "transfer-success"
 
@@ -34,19 +43,30 @@ def a_third_of(hub, image) -> int:
     return hub.image(image.name).size // 3
 
 
-@pytest.mark.spec("ZCL OTA Upgrade 0x0019: Image Block Response WAIT_FOR_DATA", "SECMP0007")
+@pytest.mark.spec("ZCL OTA Upgrade 0x0019: Image Block Response WAIT_FOR_DATA",
+                  "ZCL OTA Upgrade 0x0019: MinimumBlockPeriod", "SECMP0007")
 @pytest.mark.ota_image("upgrade")
 async def test_wait_for_data_is_honoured(hub, dut, image, profile, windows, baseline):
-    offset = a_third_of(hub, image)
-    transfer = await hub.upgrade(dut.name, image.name, wait_for_data=((offset, WAIT_S),),
-                                 upgrade_time="wait", **windows.ota_overrides(profile))
+    # Two waits in one transfer: the first keeps the MinimumBlockPeriod, the second sets a new one
+    # near the end, counted in the unit the profile says the device uses (ms or s).
+    size = hub.image(image.name).size
+    unit = profile.ota.minimum_block_period_unit
+    first = a_third_of(hub, image)
+    second = max(first + 1, size - PACED_BLOCKS * min(profile.ota.max_block_size, 40))
+    transfer = await hub.upgrade(dut.name, image.name, upgrade_time="wait", **windows.ota_overrides(profile),
+                                 wait_for_data=((first, WAIT_S), (second, WAIT_S, NEW_BLOCK_PERIOD[unit])))
     await transfer.wait()
     record = transfer.record()
 
     waits = events(record, TransferEventKind.WAIT_FOR_DATA)
-    assert waits, f"{dut.name}: the CH never sent WAIT_FOR_DATA (the transfer did not reach offset {offset})\n{timeline(record)}"
+    assert len(waits) == 2, (f"{dut.name}: the CH sent {len(waits)} WAIT_FOR_DATA, not 2 (the transfer did not "
+                             f"reach offsets {first} and {second})\n{timeline(record)}")
+    rule = client_rule("wait_for_data")
     honoured = hub.check_wait_for_data(transfer)
-    assert honoured.outcome is Outcome.PASS, failure(honoured)
+    assert honoured.outcome is Outcome.PASS, f"{failure(honoured)}\n({rule.rule}; {rule.source})"
+    paced = record_check(hub, check_minimum_block_period(record, unit))
+    if not (profile.ota.page_requests and paced.outcome is Outcome.NOT_OBSERVED):
+        assert paced.outcome is Outcome.PASS, failure(paced)
     expect_outcome(record, TransferOutcome.TRANSFERRED)
     expect_sequence(hub, dut.name, TRANSFERRED, transfer)
 

@@ -181,7 +181,8 @@ async def test_tenancy_hook_knows_why_the_device_would_read(air: Air, register: 
                                        direction=foundation.Direction.Server_to_Client)
     report = t.List[foundation.Attribute]([foundation.Attribute(0x0200, foundation.TypeValue(0xE2, t.UTCTime(1)))])
     mark = device.events.mark()
-    await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0708, GPF_EP, 1, hdr.serialize() + report.serialize()))
+    await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0708, GPF_EP, 1, hdr.serialize() + report.serialize(),
+                                    aps_encrypted=True))
     suppressed = await device.wait_for("tenancy_read_suppressed", since=mark, timeout=1)
     assert suppressed.details["reason"] == "device management report"
     assert len(gpf.reads) == 1

@@ -255,7 +255,8 @@ def test_each_defect_fails_exactly_the_tests_meant_to_catch_it(pytester: pytest.
 
 LAB_MAP = """\
 [defects.lab_aborts_after_last_block]
-must_fail = ["@needs_a_good_download", "test_device_rejects_a_bad_image_with_invalid_image"]
+must_fail = ["@needs_a_good_download", "test_device_rejects_a_bad_image_with_invalid_image",
+             "test_device_refuses_an_image_not_meant_for_it"]
 why = "Takes in every block, then sends Upgrade End ABORT."
 """
 

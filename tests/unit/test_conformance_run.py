@@ -53,7 +53,8 @@ def test_the_evidence_json_holds_every_test_and_its_records(run: ConformanceRun)
     assert [a["code"] for a in upgrade["alerts"]] == [0x8F8A, 0x8F8B]
     assert upgrade["transfers"] and upgrade["transfers"][-1]["outcome"] == "transferred"
     assert any(c["name"] == "alert sequence ppmid-good-image" and c["outcome"] == "PASS" for c in upgrade["checks"])
-    assert any(c["name"] == "version read-back" and c["outcome"] == "PASS" for c in upgrade["checks"])
+    assert any(c["name"] == "activation" and c["outcome"] == "PASS" for c in upgrade["checks"])
+    assert "SECMP0007" in upgrade["spec"]
     assert tests[KEY_TESTS[1]]["transfers"][-1]["bytes_sent"] == 0
     assert any(e["kind"] == "wait_for_data" for e in tests[KEY_TESTS[2]]["transfers"][-1]["events"])
     assert tests[KEY_TESTS[3]]["tenancy_reads"], "the CoT test recorded no tenancy read"
@@ -61,7 +62,8 @@ def test_the_evidence_json_holds_every_test_and_its_records(run: ConformanceRun)
 
 def test_the_html_report_carries_the_header_devices_and_per_test_evidence(run: ConformanceRun) -> None:
     page = run.html.read_text(encoding="utf-8")
-    for text in ("HAN device conformance report", "Verdicts: device × image", "Devices under test", "Firmware images",
+    for text in ("HAN device conformance report", "Verdicts: device × image", "Requirements: spec item × device",
+                 "Devices under test", "Firmware images",
                  "CI conformance run", "PPMID-GEN", "IHD-GEN"):
         assert text in page, f"{text!r} not in the HTML report"
     rows = jsonblob(run.html)["tests"]
@@ -76,6 +78,9 @@ def test_the_junit_xml_carries_the_run_facts(run: ConformanceRun) -> None:
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
     assert props.get("rig") == "planted" and props.get("operator") == "CI conformance run", props
     assert props.get("image.ppmid-next.sha256"), "image SHA-256 not recorded as a testsuite property"
+    assert props.get("requirement.SECMP0007", "").startswith("PASS: "), "requirement verdicts not recorded"
+    good = next(case for case in root.iter("testcase") if case.get("name") == KEY_TESTS[0])
+    assert ("spec", "SECMP0007") in {(p.get("name"), p.get("value")) for p in good.iter("property")}
     names = {case.get("name") for case in root.iter("testcase")}
     assert set(KEY_TESTS) <= names
 

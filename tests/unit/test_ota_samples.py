@@ -16,7 +16,7 @@ FILES = build_samples()
 PUBLIC_PEM = FILES["keys/TEST-ONLY-supplier-public.pem"]
 REQUIRED = [
     "ihd-current.ota", "ihd-next.ota", "ppmid-current.ota", "ppmid-next.ota", "ppmid-previous.ota",
-    "ppmid-other-manufacturer.ota", "ppmid-hw-out-of-range.ota", "ppmid-bad-signature.ota",
+    "ppmid-other-manufacturer.ota", "ppmid-other-image-type.ota", "ppmid-hw-out-of-range.ota", "ppmid-bad-signature.ota",
     "ppmid-truncated.ota",
 ]
 

@@ -6,7 +6,7 @@ The conformant answers live in :class:`Conformant`; every defect overrides exact
 corrupts, so a defect is one readable class, not a flag sprinkled through the device.
 
 Hooks are handed the context a real device has at that moment (:class:`BlockProgress`,
-:class:`WaitForData`, :class:`CompletedDownload`, :class:`Activation`, :class:`ReadReason`,
+:class:`WaitForData`, :class:`CompletedDownload`, :class:`UpgradeTime`, :class:`Activation`, :class:`ReadReason`,
 :class:`QueryReason`), so a defect can be as particular as a real one ("ignores the second
 WAIT_FOR_DATA", "aborts after the last block", "reads tenancy after a join but not after a
 change-of-tenancy report").
@@ -112,9 +112,28 @@ class WaitForData:
     file_offset: int
     current_time: int
     request_time: int
-    minimum_block_period_ms: int
+    #: The MinimumBlockPeriod the server sent, counted in ``unit``.
+    minimum_block_period: int
     #: Seconds the server asks the device to wait (request time - current time).
     delay_s: float
+    #: The unit the device counts MinimumBlockPeriod in: "ms" or "s".
+    unit: str = "ms"
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeTime:
+    """An Upgrade End Response for the image the device holds (ZCL OTA 11.13.9.6)."""
+
+    offer: Offer
+    current_time: int
+    upgrade_time: int
+    #: Seconds until the image is applied as the reference client computes it (0 = now), or None:
+    #: hold the image and ask again later (upgrade time 0xFFFFFFFF, or a time already past).
+    delay_s: float | None
+
+    @property
+    def told_to_wait(self) -> bool:
+        return self.upgrade_time == 0xFFFFFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +194,10 @@ class Conformant:
     def honours_wait_for_data(self, wait: WaitForData) -> bool:
         """Wait until the server's request time (and adopt its MinimumBlockPeriod) before re-requesting."""
         return True
+
+    def upgrade_delay_s(self, when: UpgradeTime) -> float | None:
+        """Seconds until the held image is applied (0 = now), or None to hold it and ask again later."""
+        return when.delay_s
 
     def activation_succeeds(self, activation: Activation) -> bool:
         """After the activation reboot: does the new image run?"""
@@ -278,6 +301,40 @@ class IgnoresWaitForData(Conformant):
         return False
 
 
+class HonoursFirstWaitOnly(Conformant):
+    name = "honours_first_wait_only"
+    description = "Honours the first WAIT_FOR_DATA of a download; re-requests at once after any later one."
+
+    def honours_wait_for_data(self, wait: WaitForData) -> bool:
+        return wait.number == 1
+
+
+class SkipsHardwareCheck(Conformant):
+    name = "skips_hardware_check"
+    description = "Installs an image whose hardware range excludes its own hardware version (no hardware check)."
+
+    def end_download(self, download: CompletedDownload) -> DownloadEnd:
+        if download.verdict.problems and all(p.about == "hardware" for p in download.verdict.problems):
+            return DownloadEnd.SUCCESS
+        return super().end_download(download)
+
+
+class ActivatesEarly(Conformant):
+    name = "activates_early"
+    description = "Applies an image at once when the Upgrade End Response names a later upgrade time."
+
+    def upgrade_delay_s(self, when: UpgradeTime) -> float | None:
+        return 0.0 if when.delay_s is not None else None
+
+
+class ActivatesOnWait(Conformant):
+    name = "activates_on_wait"
+    description = "Applies an image at once when told to wait for a further command (upgrade time 0xFFFFFFFF)."
+
+    def upgrade_delay_s(self, when: UpgradeTime) -> float | None:
+        return 0.0 if when.told_to_wait else when.delay_s
+
+
 class ActivationFails(Conformant):
     name = "activation_fails"
     description = "Downloads and reports Upgrade End SUCCESS, but still runs the old version after the reboot."
@@ -292,6 +349,14 @@ class ReportsOldVersion(Conformant):
 
     def reported_file_version(self, activation: Activation) -> int:
         return activation.previous_version
+
+
+class ReportsUnknownVersion(Conformant):
+    name = "reports_unknown_version"
+    description = "After activation its OTA CurrentFileVersion is neither the previous nor the offered version."
+
+    def reported_file_version(self, activation: Activation) -> int:
+        return activation.new_version ^ 0x00010000
 
 
 class NeverReadsTenancy(Conformant):
@@ -482,8 +547,13 @@ for _builtin in (
     RejectsGoodImage,
     AcceptsForeignImage,
     IgnoresWaitForData,
+    HonoursFirstWaitOnly,
+    SkipsHardwareCheck,
+    ActivatesEarly,
+    ActivatesOnWait,
     ActivationFails,
     ReportsOldVersion,
+    ReportsUnknownVersion,
     NeverReadsTenancy,
     LeavesHan,
     CbkeSuite1Only,

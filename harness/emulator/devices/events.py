@@ -16,10 +16,10 @@ Event names a device records (details in brackets):
   ``query_unanswered``, ``offer_ignored`` (reason), ``download_started`` (file_version,
   image_size, resume_from), ``block_requested`` (offset, maximum_data_size), ``page_requested``,
   ``page_incomplete``, ``block_received`` (offset, length, file_offset), ``block_ignored``,
-  ``wait_for_data`` (delay_s, minimum_block_period_ms, honoured), ``server_abort``,
+  ``wait_for_data`` (delay_s, minimum_block_period, unit, honoured), ``server_abort``,
   ``transfer_gave_up`` (file_offset), ``download_complete`` (sha256, size, layout),
   ``image_valid`` / ``image_invalid`` (reasons), ``upgrade_end_sent`` (status),
-  ``upgrade_end_response`` (current_time, upgrade_time), ``waiting_to_upgrade``, ``countdown``
+  ``upgrade_end_response`` (current_time, upgrade_time), ``waiting_to_upgrade`` (ask_again_after_s), ``countdown``
   (delay_s), ``activated`` (previous_version, running_version, reported_version),
   ``activation_failed``, ``ota_state`` (old, new, input), ``ota_ignored``, ``ota_error``
 * tenancy: ``tenancy_read_sent``, ``tenancy_read`` (reason, values, unsupported),

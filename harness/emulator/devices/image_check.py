@@ -56,6 +56,8 @@ class Offer:
 class Problem:
     kind: ProblemKind
     text: str
+    #: Which identity check found it ("manufacturer", "image type", "hardware", "destination"), or "".
+    about: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +134,8 @@ def check_image(data: bytes, offer: Offer, device: DeviceIdentity) -> Verdict:
     def integrity(text: str) -> None:
         problems.append(Problem(ProblemKind.INTEGRITY, text))
 
-    def foreign(text: str) -> None:
-        problems.append(Problem(ProblemKind.FOREIGN, text))
+    def foreign(about: str, text: str) -> None:
+        problems.append(Problem(ProblemKind.FOREIGN, text, about))
 
     try:
         header, _rest = OTAImageHeader.deserialize(data)
@@ -152,15 +154,15 @@ def check_image(data: bytes, offer: Offer, device: DeviceIdentity) -> Verdict:
         if in_header != offered:
             integrity(f"header {label} 0x{in_header:X} differs from the offered 0x{offered:X}")
     if header.manufacturer_id not in (device.manufacturer_code, WILDCARD_16):
-        foreign(f"image is for manufacturer 0x{header.manufacturer_id:04X}, device is 0x{device.manufacturer_code:04X}")
+        foreign("manufacturer", f"image is for manufacturer 0x{header.manufacturer_id:04X}, device is 0x{device.manufacturer_code:04X}")
     if header.image_type not in (device.image_type, WILDCARD_16):
-        foreign(f"image type 0x{header.image_type:04X}, device expects 0x{device.image_type:04X}")
+        foreign("image type", f"image type 0x{header.image_type:04X}, device expects 0x{device.image_type:04X}")
     if header.hardware_versions_present:
         low, high = int(header.minimum_hardware_version), int(header.maximum_hardware_version)
         if not low <= device.hardware_version <= high:
-            foreign(f"hardware 0x{device.hardware_version:04X} outside the image's 0x{low:04X}-0x{high:04X}")
+            foreign("hardware", f"hardware 0x{device.hardware_version:04X} outside the image's 0x{low:04X}-0x{high:04X}")
     if header.device_specific_file and bytes(header.upgrade_file_destination)[::-1] != device.eui64:
-        foreign("device-specific image addressed to another EUI-64")
+        foreign("destination", "device-specific image addressed to another EUI-64")
 
     payload = data[header.header_length :]
     layout = Layout.GBCS_UNSIGNED

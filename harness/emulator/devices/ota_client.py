@@ -22,9 +22,17 @@ from typing import TYPE_CHECKING, Any
 import zigpy.types as t
 from zigpy.zcl.clusters.general import ImageUpgradeStatus, Ota
 
-from .behaviours import BlockAction, BlockProgress, CompletedDownload, DownloadEnd, QueryReason, WaitForData
+from .behaviours import (
+    BlockAction,
+    BlockProgress,
+    CompletedDownload,
+    DownloadEnd,
+    QueryReason,
+    UpgradeTime,
+    WaitForData,
+)
 from .image_check import DeviceIdentity, Offer, Verdict, check_image, sha256_hex
-from .settings import OTA
+from .settings import BLOCK_PERIOD_UNIT_S, OTA
 from .zcl import Status, ZclFrame, default_response, ota_request
 
 if TYPE_CHECKING:
@@ -36,6 +44,8 @@ WILDCARD_16 = 0xFFFF
 WILDCARD_32 = 0xFFFFFFFF
 #: Upgrade End Response upgrade_time meaning "wait for a further command" (ZCL OTA 11.13.9.4).
 UPGRADE_TIME_WAIT = 0xFFFFFFFF
+#: The longest a client waits for a concrete upgrade time before applying it (60 min).
+UPGRADE_DELAY_CAP_S = 3600.0
 
 
 class OtaState(enum.Enum):
@@ -221,8 +231,13 @@ class OtaClient:
         return int(self._attr(Attr.file_offset))
 
     @property
-    def minimum_block_period_ms(self) -> int:
+    def minimum_block_period(self) -> int:
+        """The MinimumBlockPeriod attribute's raw value (in the device's unit, ms or s)."""
         return int(self._attr(Attr.minimum_block_req_delay))
+
+    @property
+    def minimum_block_period_s(self) -> float:
+        return self.minimum_block_period * BLOCK_PERIOD_UNIT_S[self._device.settings.min_block_period_unit]
 
     # -- inputs from the device ---------------------------------------------------------------
     def query_now(self, reason: QueryReason | str) -> bool:
@@ -329,11 +344,16 @@ class OtaClient:
         self._device.events.record("upgrade_end_response", current_time=current, upgrade_time=upgrade)
         if self._countdown is not None and not self._countdown.done():
             self._countdown.cancel()
-        if upgrade == UPGRADE_TIME_WAIT:
+        settings = self._device.settings
+        when = UpgradeTime(pending.offer, current, upgrade, _activation_delay_s(current, upgrade, settings.upgrade_min_wait_s))
+        delay = self._device.behaviour.upgrade_delay_s(when)
+        if delay is None:
+            # "Wait for a further command", or a time already past: hold the image, ask again later.
             self._fire(I.UPGRADE_WAIT)
-            self._device.events.record("waiting_to_upgrade", file_version=pending.offer.file_version)
+            self._device.events.record("waiting_to_upgrade", file_version=pending.offer.file_version,
+                                       ask_again_after_s=settings.upgrade_reask_s)
+            self._countdown = self._device.spawn(self._ask_again_later(settings.upgrade_reask_s), name="ota-reask")
             return
-        delay = _upgrade_delay_s(current, upgrade)
         if delay <= 0:
             self._fire(I.UPGRADE_NOW)
             self._device.start_activation(pending)
@@ -342,6 +362,12 @@ class OtaClient:
         scaled = delay * self._device.timings.time_scale
         self._device.events.record("countdown", delay_s=delay, scaled_s=scaled)
         self._countdown = self._device.spawn(self._count_down(scaled, pending), name="ota-countdown")
+
+    async def _ask_again_later(self, delay_s: float) -> None:
+        """Told to wait (or given a time already past): re-send Upgrade End Request after ``delay_s``."""
+        await asyncio.sleep(delay_s)
+        if self.state is S.WAITING_TO_UPGRADE:
+            self._ask_again(f"asking again {delay_s:g} s after being told to wait")
 
     async def _count_down(self, delay_s: float, image: ReceivedImage) -> None:
         await asyncio.sleep(delay_s)
@@ -526,15 +552,13 @@ class OtaClient:
             file_version=offer.file_version,
             file_offset=offset,
             maximum_data_size=size,
-            minimum_block_period=self.minimum_block_period_ms,
+            minimum_block_period=self.minimum_block_period,
         )
 
     async def _respect_minimum_block_period(self) -> None:
-        """MinimumBlockPeriod is the least time between two block requests, in the unit this
-        device's firmware was built with (milliseconds in Gecko SDK builds, seconds in EmberZNet 5.7;
-        reference §4) -- a server that assumes the other unit paces the device 1000 times off."""
-        per_second = 1000 if self._device.settings.min_block_period_unit == "ms" else 1
-        period_s = self.minimum_block_period_ms / per_second * self._device.timings.time_scale
+        """MinimumBlockPeriod is the least time between two block requests, counted in the device's
+        unit: milliseconds (Gecko SDK) or seconds (EmberZNet 5.7), real-device-behaviour.md section 4."""
+        period_s = self.minimum_block_period_s * self._device.timings.time_scale
         wait = self._last_block_request + period_s - self._device.clock()
         if wait > 0:
             await asyncio.sleep(wait)
@@ -609,11 +633,12 @@ class OtaClient:
         delay = _upgrade_delay_s(current, request)
         period = int(args.minimum_block_period)
         download.waits_for_data += 1
-        wait = WaitForData(offer, download.waits_for_data, len(download.data), current, request, period, delay)
+        wait = WaitForData(offer, download.waits_for_data, len(download.data), current, request, period, delay,
+                           device.settings.min_block_period_unit)
         honoured = device.behaviour.honours_wait_for_data(wait)
         device.events.record(
-            "wait_for_data", current_time=current, request_time=request, delay_s=delay, minimum_block_period_ms=period,
-            honoured=honoured, number=wait.number,
+            "wait_for_data", current_time=current, request_time=request, delay_s=delay, minimum_block_period=period,
+            unit=device.settings.min_block_period_unit, honoured=honoured, number=wait.number,
         )
         if not honoured:
             return
@@ -737,6 +762,27 @@ def _matches(args: Any, offer: Offer) -> bool:
         and int(args.image_type) in (offer.image_type, WILDCARD_16)
         and int(args.file_version) in (offer.file_version, WILDCARD_32)
     )
+
+
+def _activation_delay_s(current_time: int, upgrade_time: int, min_wait_s: float) -> float | None:
+    """Seconds to wait before applying a downloaded image; None = hold it and ask again later.
+
+    Upgrade time 0 means now (ZCL OTA 11.13.9.6); 0xFFFFFFFF means wait for a further command.
+    A concrete time T is waited for T - CurrentTime seconds, at least ``min_wait_s`` (3 s on the
+    Silicon Labs client), capped at an hour; a T already past is asked about again later
+    (real-device-behaviour.md section 4, ``calculateTimer``).
+    """
+    if upgrade_time == UPGRADE_TIME_WAIT:
+        return None
+    if upgrade_time == 0:
+        return 0.0
+    if current_time == 0:
+        delta = float(upgrade_time)  # no real-time clock: the time is an offset
+    else:
+        delta = float(upgrade_time) - float(current_time)
+        if delta < 0:
+            return None
+    return min(max(delta, min_wait_s), UPGRADE_DELAY_CAP_S)
 
 
 def _upgrade_delay_s(current_time: int, target_time: int) -> float:

@@ -17,6 +17,16 @@ import zigpy.types as t
 from harness.secret import Secret
 
 Role = Literal["IHD", "PPMID", "HCALCS"]
+#: The unit a client counts MinimumBlockPeriod in: milliseconds (Gecko SDK, ZCL OTA rev 3) or
+#: seconds (EmberZNet 5.7); real-device-behaviour.md section 4.
+BlockPeriodUnit = Literal["ms", "s"]
+#: Seconds per MinimumBlockPeriod unit.
+BLOCK_PERIOD_UNIT_S: dict[str, float] = {"ms": 0.001, "s": 1.0}
+#: After Upgrade End Response upgrade time 0xFFFFFFFF the client asks again after 1 h, and a
+#: concrete upgrade time is waited for no less than 3 s (real-device-behaviour.md section 4,
+#: ``upgradeEndResponseParse`` / ``calculateTimer``). Defaults; an emulated rig shortens them.
+UPGRADE_REASK_S = 3600.0
+UPGRADE_MIN_WAIT_S = 3.0
 
 #: ZCL cluster ids used by the devices (ZCL / ZSE 1.x).
 BASIC = 0x0000
@@ -45,7 +55,6 @@ DEVICE_IDS: dict[str, int] = {"IHD": 0x0502, "PPMID": 0x0506, "HCALCS": 0x0504}
 
 #: How a device reads MinimumBlockPeriod: milliseconds (Gecko SDK builds) or seconds (EmberZNet 5.7),
 #: set by the build option ``EMBER_AF_PLUGIN_OTA_CLIENT_MIN_BLOCK_PERIOD_UNITS`` (reference §4).
-MinBlockPeriodUnit = Literal["ms", "s"]
 
 #: SECMP0056 tenancy attributes of the GPF's Device Management server (domain-notes §2, confidence L).
 DEFAULT_TENANCY_ATTRIBUTES: tuple[int, ...] = (0x0200, 0x0201)
@@ -128,11 +137,16 @@ class DeviceSettings:
     stack_version: int = 0x0002  # ZigBee PRO, as in the OTA header
     power_source: int = 0x01  # Basic PowerSource: mains (single phase)
     endpoint: int = 1
+    #: The MinimumBlockPeriod attribute's initial raw value, counted in ``min_block_period_unit``.
     min_block_period_ms: int = 0
     #: The unit this device's firmware reads MinimumBlockPeriod in ("ms" or "s").
-    min_block_period_unit: MinBlockPeriodUnit = "ms"
+    min_block_period_unit: BlockPeriodUnit = "ms"
     #: Registration needs an ESI: the device has a Price, DRLC or Messaging client (reference §3).
     needs_esi: bool = False
+    #: Upgrade time 0xFFFFFFFF ("wait"): re-send Upgrade End Request after this many seconds.
+    upgrade_reask_s: float = UPGRADE_REASK_S
+    #: A concrete upgrade time T is applied no sooner than this many seconds after the response.
+    upgrade_min_wait_s: float = UPGRADE_MIN_WAIT_S
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -164,6 +178,10 @@ class DeviceSettings:
             raise ValueError(f"{where}: min_block_period_unit must be 'ms' or 's', got {self.min_block_period_unit!r}")
         if not 1 <= self.max_data_size <= 255:
             raise ValueError(f"{where}: max_data_size must be 1..255, got {self.max_data_size}")
+        if self.min_block_period_unit not in BLOCK_PERIOD_UNIT_S:
+            raise ValueError(f"{where}: min_block_period_unit must be 'ms' or 's', got {self.min_block_period_unit!r}")
+        if self.upgrade_reask_s <= 0 or self.upgrade_min_wait_s < 0:
+            raise ValueError(f"{where}: upgrade_reask_s must be > 0 and upgrade_min_wait_s >= 0")
         if self.uses_page_requests and self.page_size < self.max_data_size:
             raise ValueError(f"{where}: page_size {self.page_size} is smaller than max_data_size {self.max_data_size}")
         for label, value, bits in (
@@ -257,6 +275,8 @@ def settings_from_rig(dut: Any, profile: Any, *, supplier_key: Path | None = Non
         min_block_period_ms=emulation.min_block_period_ms,
         min_block_period_unit=getattr(emulation, "min_block_period_unit", "ms"),
         needs_esi=bool(getattr(emulation, "needs_esi", False)),
+        upgrade_reask_s=getattr(emulation, "upgrade_reask_s", UPGRADE_REASK_S),
+        upgrade_min_wait_s=getattr(emulation, "upgrade_min_wait_s", UPGRADE_MIN_WAIT_S),
         max_data_size=emulation.max_data_size,
         uses_page_requests=emulation.uses_page_requests,
         page_size=emulation.page_size,

@@ -1,0 +1,71 @@
+"""Checks read off a transfer's timeline: block pacing in the device's unit, where a transfer ended,
+and activation verdicts worded apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.evidence import Outcome, TransferEvent, TransferEventKind, TransferOutcome, TransferRecord
+from harness.hub.transfer_checks import (
+    check_activation,
+    check_minimum_block_period,
+    ending_index,
+    where_it_ended,
+)
+
+K = TransferEventKind
+
+
+def record(events: list[TransferEvent], *, outcome: TransferOutcome = TransferOutcome.TRANSFERRED,
+           ended: float | None = 10.0, reason: str = "") -> TransferRecord:
+    return TransferRecord(transfer_id="x", device="ppmid1", device_eui64="00:11", image_name="next", image_sha256="",
+                          image_size=400, image_version=2, started=0.0, ended=ended, outcome=outcome, reason=reason,
+                          events=tuple(events))
+
+
+def paced(spacing: float, period: int) -> TransferRecord:
+    events = [TransferEvent(t=1.0, kind=K.WAIT_FOR_DATA, offset=240, wait_s=1.0, minimum_block_period=period)]
+    events += [TransferEvent(t=2.0 + i * spacing, kind=K.BLOCK_REQUEST, offset=240 + 40 * i) for i in range(4)]
+    return record(events)
+
+
+@pytest.mark.parametrize(("spacing", "period", "unit", "outcome"), [
+    (0.15, 150, "ms", Outcome.PASS),
+    (0.01, 150, "ms", Outcome.FAIL),  # ignored the new period
+    (1.0, 1, "s", Outcome.PASS),
+    (0.001, 1, "s", Outcome.FAIL),  # counted seconds as milliseconds
+])
+def test_minimum_block_period_is_judged_in_the_profiles_unit(spacing, period, unit, outcome) -> None:
+    check = check_minimum_block_period(paced(spacing, period), unit)
+    assert check.outcome is outcome, check.observed
+    assert ("milliseconds" if unit == "ms" else "seconds") in check.rule
+
+
+def test_no_period_set_is_not_observed() -> None:
+    events = [TransferEvent(t=1.0, kind=K.WAIT_FOR_DATA, offset=0, wait_s=1.0, minimum_block_period=0)]
+    assert check_minimum_block_period(record(events), "ms").outcome is Outcome.NOT_OBSERVED
+
+
+def test_where_it_ended_names_the_offset_the_moment_and_how() -> None:
+    events = [TransferEvent(t=0.1 * i, kind=K.BLOCK_RESPONSE, offset=40 * i, size=40, status="SUCCESS")
+              for i in range(9)]
+    events.append(TransferEvent(t=1.5, kind=K.UPGRADE_END, offset=360, status="ABORT"))
+    events.append(TransferEvent(t=1.5, kind=K.ABORT, status="ABORT", detail="ppmid1 ended the transfer with ABORT"))
+    done = record(events, outcome=TransferOutcome.FAILED, reason="ppmid1 ended the transfer with ABORT")
+    assert where_it_ended(done) == ("ended failed at offset 360 of 400, +1.50 s: ppmid1 ended the transfer with ABORT")
+    assert ending_index(done) == len(events) - 1
+    stalled = record([*events[:5], TransferEvent(t=9.0, kind=K.STALL, offset=200, detail="silent")],
+                     outcome=TransferOutcome.STALLED, reason="ppmid1 sent no OTA request after offset 200")
+    assert where_it_ended(stalled).startswith("ended stalled at offset 200 of 400, +9.00 s")
+    assert where_it_ended(record([], ended=None)) == ""
+
+
+def test_activation_failures_have_different_checks_and_words() -> None:
+    ok = check_activation(device="d", offered=2, previous=1, running=2)
+    kept = check_activation(device="d", offered=2, previous=1, running=1)
+    other = check_activation(device="d", offered=2, previous=1, running=7)
+    assert ok.outcome is Outcome.PASS and kept.outcome is Outcome.FAIL and other.outcome is Outcome.FAIL
+    assert kept.name == "activation" and kept.observed.startswith("Activation failed, the previous version")
+    assert other.name != kept.name
+    assert "neither the previous (0x00000001) nor the offered one (0x00000002)" in other.observed
+    assert check_activation(device="d", offered=2, previous=1, running=None).outcome is Outcome.NOT_OBSERVED

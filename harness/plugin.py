@@ -333,7 +333,7 @@ def capture_record(file: CaptureFile, entry: TestEvidence, evidence_dir: Path) -
 
     marks = file.marks(timeline_moments(entry))
     return CaptureRecord(
-        file=relative(file.path), kind=file.kind, source=file.source, frames=len(file.times),
+        file=relative(file.path), format=file.format, source=file.source, frames=len(file.times),
         keys_file=relative(file.keys_file) if file.keys_file is not None else "",
         mark_times=tuple(marks), mark_frames=tuple(marks.values()),
     )

@@ -10,16 +10,20 @@ line per frame to the current test's ``<test id>.ezsp.log``::
 
 The filter lowers the logger to DEBUG only so the frames reach it; it passes on a record only if
 the logger would have let it through before, so pytest's own log output is unchanged. Every line
-goes through the run's redactor: frames that set keys (network key, transient link keys) never
-reach the file in clear.
+goes through the run's redactor (the network key, install codes, the link keys the hub derived),
+and any other 16-byte value bellows prints as a key (the trust centre's own link key, keys the
+radio exports) is redacted too: the log never carries a key in clear.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
+
+from harness.secret import REDACTED
 
 from .pcapng import capture_file_stem
 
@@ -27,12 +31,14 @@ from .pcapng import capture_file_stem
 EZSP_LOGGER = "bellows.ezsp.protocol"
 EZSP_LOG_SUFFIX = ".ezsp.log"
 _DIRECTIONS = (("Sending command", ">"), ("Received command", "<"))
+#: A 16-byte value as bellows prints keys (``KeyData``): 16 colon-separated hex pairs.
+_KEY_SHAPED = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{2}:){15}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:])")
 
 
 class EzspFrameLog:
     """Per-test text files of the EZSP frames bellows exchanges with the radio (see the module doc)."""
 
-    kind = "EZSP frame log"
+    format = "EZSP frame log"
     source = "host EZSP frames (bellows)"
 
     def __init__(self, redact: Callable[[str], str]) -> None:
@@ -70,8 +76,8 @@ class EzspFrameLog:
             message = record.getMessage()
             for prefix, arrow in _DIRECTIONS:
                 if message.startswith(prefix):
-                    frame = message[len(prefix):].strip()
-                    self._file.write(f"{record.created:.6f} {arrow} {self._redact(frame)}\n")
+                    frame = _KEY_SHAPED.sub(REDACTED, self._redact(message[len(prefix):].strip()))
+                    self._file.write(f"{record.created:.6f} {arrow} {frame}\n")
                     self._file.flush()
                     self.frames += 1
                     break

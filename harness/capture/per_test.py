@@ -72,7 +72,7 @@ class CaptureFile:
     """One file a test's traffic went to, as :meth:`RunCaptures.end_test` reports it."""
 
     path: Path
-    kind: str
+    format: str
     source: str
     keys_file: Path | None
     times: tuple[float, ...]
@@ -84,7 +84,7 @@ class CaptureFile:
 @dataclass(slots=True)
 class _Attached:
     source: CaptureSource
-    kind: str
+    format: str
     name: str
     keys: bool
 
@@ -102,12 +102,12 @@ class RunCaptures:
     def keys_file(self) -> Path:
         return self.directory / KEYS_FILE_NAME
 
-    def attach(self, source: CaptureSource, *, kind: str, name: str, keys: bool) -> None:
+    def attach(self, source: CaptureSource, *, format: str, name: str, keys: bool) -> None:
         """Capture with ``source`` from now on (into the current test's file at once, if a test runs).
 
         ``keys``: the source writes the keys file beside its captures (the emulated air only).
         """
-        attached = _Attached(source, kind, name, keys)
+        attached = _Attached(source, format, name, keys)
         self._sources.append(attached)
         if self.test_id is not None:
             self._start(attached, self.test_id)
@@ -134,7 +134,7 @@ class RunCaptures:
         for attached in self._sources:
             attached.source.stop_capture()
         files = [
-            CaptureFile(path, attached.kind, attached.name,
+            CaptureFile(path, attached.format, attached.name,
                         self.keys_file if attached.keys and self.keys_file.exists() else None,
                         tuple(frame_times(path)))
             for attached, path in self._files if path.exists()

@@ -211,7 +211,7 @@ class CaptureRecord(Redacted):
     """
 
     file: str
-    kind: str
+    format: str
     source: str
     frames: int
     keys_file: str = ""

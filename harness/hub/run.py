@@ -199,12 +199,12 @@ class HubRun:
                 self._capture_emulated_air()
             elif not self.emulated and self.rig.radio.sniffer is None:
                 frame_log = EzspFrameLog(self.redactor.redact)
-                self.captures.attach(frame_log, kind=frame_log.kind, name=frame_log.source, keys=False)
+                self.captures.attach(frame_log, format=frame_log.format, name=frame_log.source, keys=False)
         return self.captures
 
     def _capture_emulated_air(self) -> None:
         assert self.captures is not None and self.radio is not None
-        self.captures.attach(self.radio, kind=AIR_CAPTURE, name="emulated HAN air", keys=True)
+        self.captures.attach(self.radio, format=AIR_CAPTURE, name="emulated HAN air", keys=True)
 
     async def _start_sniffer(self) -> None:
         """A bench's sniffer stick, capturing from before the hub forms the HAN (so joins are in)."""
@@ -222,7 +222,7 @@ class HubRun:
         self._sniffer = sniffer
         if settings.write_keys:
             self._write_bench_keys()
-        self.captures.attach(sniffer, kind=AIR_CAPTURE, name=f"sniffer {sniffer.port}", keys=False)
+        self.captures.attach(sniffer, format=AIR_CAPTURE, name=f"sniffer {sniffer.port}", keys=False)
 
     def _write_bench_keys(self) -> None:
         """The keys a bench that opted in knows: the network key and each device's install-code key.

@@ -91,7 +91,7 @@ def link_base(page: Path | str | None, evidence: Path | None) -> str:
 def _files_table(captures: Sequence[CaptureRecord], link_base: str) -> Html:
     return table(
         ["File", "What", "Frames", "Keys file"],
-        [[tag("a", mono(c.file), href=link_base + c.file), text(f"{c.kind}: {c.source}"), text(c.frames),
+        [[tag("a", mono(c.file), href=link_base + c.file), text(f"{c.format}: {c.source}"), text(c.frames),
           tag("a", mono(c.keys_file), href=link_base + c.keys_file) if c.keys_file else text("none")]
          for c in captures],
         cls="hh-captures",

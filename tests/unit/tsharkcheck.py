@@ -104,11 +104,24 @@ class OtaOnAir:
     responses: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
 
+def _exchange(blocks: list[tuple[int, int]], block: tuple[int, int]) -> None:
+    """Add ``block`` unless it repeats the one before.
+
+    A block sent again before anything else was exchanged with that device is a delivery retry:
+    on the air, every radio-level attempt (zigpy and the radio retry an unacknowledged send,
+    each a new APS frame); in the evidence, each of the CH's own sends. The offsets and sizes,
+    in order, are what both must agree on; how often one was tried is the retry count's business.
+    """
+    if not blocks or blocks[-1] != block:
+        blocks.append(block)
+
+
 def ota_blocks(capture: Path, keys: Path) -> OtaOnAir:
     """Image Block Requests (offset, maximum size) and SUCCESS Image Block Responses (offset, data size).
 
     A request's device is its NWK source, named by the NWK security header's extended source; a
     response's is its NWK destination, named from the requests of the same short address.
+    The same block sent again at once (see :func:`_exchange`) counts once.
     """
     rows = fields(
         capture, keys, "zbee_zcl && zbee_aps.cluster == 0x0019 && zbee_zcl.type == 1",
@@ -121,11 +134,11 @@ def ota_blocks(capture: Path, keys: Path) -> OtaOnAir:
     for to_server, _, _, offset, size, _, src, _, src64 in rows:
         if to_server and _number(to_server) == IMAGE_BLOCK_REQUEST:
             eui_by_nwk[_number(src)] = src64.lower()
-            found.requests.setdefault(src64.lower(), []).append((int(offset), int(size)))
+            _exchange(found.requests.setdefault(src64.lower(), []), (int(offset), int(size)))
     for _, to_client, status, offset, _, size, _, dst, _ in rows:
         if to_client and _number(to_client) == IMAGE_BLOCK_RESPONSE and _number(status) == 0:
             device = eui_by_nwk.get(_number(dst), f"nwk 0x{_number(dst):04x}")
-            found.responses.setdefault(device, []).append((int(offset), int(size)))
+            _exchange(found.responses.setdefault(device, []), (int(offset), int(size)))
     return found
 
 
@@ -135,7 +148,7 @@ def recorded_blocks(transfers: Iterable[dict]) -> OtaOnAir:
     events = sorted(((e, t["device_eui64"].lower()) for t in transfers for e in t["events"]), key=lambda pair: pair[0]["t"])
     for event, device in events:
         if event["kind"] == "block_request":
-            found.requests.setdefault(device, []).append((event["offset"], event["size"]))
+            _exchange(found.requests.setdefault(device, []), (event["offset"], event["size"]))
         elif event["kind"] == "block_response":
-            found.responses.setdefault(device, []).append((event["offset"], event["size"]))
+            _exchange(found.responses.setdefault(device, []), (event["offset"], event["size"]))
     return found

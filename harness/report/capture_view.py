@@ -122,7 +122,9 @@ def capture_section(ev: TestEvidence, *, link_base: str = "") -> Html | None:
 
 def _frame(capture: CaptureRecord, t: float) -> str:
     frame = capture.frame_at(t)
-    return MISSING if frame is None else str(frame)
+    if frame is None:
+        return MISSING
+    return str(frame) if frame else "before frame 1"
 
 
 __all__ = ["TimelineEvent", "capture_section", "link_base", "timeline_events", "timeline_moments"]

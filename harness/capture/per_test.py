@@ -105,7 +105,8 @@ class RunCaptures:
     def attach(self, source: CaptureSource, *, format: str, name: str, keys: bool) -> None:
         """Capture with ``source`` from now on (into the current test's file at once, if a test runs).
 
-        ``keys``: the source writes the keys file beside its captures (the emulated air only).
+        ``keys``: the source writes the keys file beside its captures (the emulated air only; a
+        bench's is written from its rig). Every pcapng of the directory is read with that one file.
         """
         attached = _Attached(source, format, name, keys)
         self._sources.append(attached)
@@ -135,7 +136,7 @@ class RunCaptures:
             attached.source.stop_capture()
         files = [
             CaptureFile(path, attached.format, attached.name,
-                        self.keys_file if attached.keys and self.keys_file.exists() else None,
+                        self.keys_file if path.suffix == ".pcapng" and self.keys_file.exists() else None,
                         tuple(frame_times(path)))
             for attached, path in self._files if path.exists()
         ]

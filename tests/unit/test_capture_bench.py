@@ -16,6 +16,7 @@ import pytest
 from rigfiles import NETWORK_KEY, SECRETS, emulated_rig_text, make_tree
 
 from harness.capture.ezsp_log import EZSP_LOGGER, EzspFrameLog
+from harness.capture.keys_file import read_keys
 from harness.emulator.server import EmulatedRadio
 from harness.report.scan import find_secrets
 from harness.rig import load_rig
@@ -86,3 +87,26 @@ def test_the_frame_log_passes_on_only_what_the_logger_would_have(tmp_path: Path)
     assert logger.level == before and not logger.filters
     lines = (tmp_path / "tests-a.py-test_x.ezsp.log").read_text().splitlines()
     assert [line.split(" ", 2)[1:] for line in lines[2:]] == [[">", "nop: ('[REDACTED]',) {}"], ["<", "nop: []"]]
+
+
+def test_a_bench_with_a_sniffer_captures_each_tests_air_and_writes_keys_only_when_asked(pytester: pytest.Pytester) -> None:
+    root = make_tree(pytester.path)
+    with (EmulatedRadio(load_rig(root / "rigs" / "emulated.toml"), transport="tcp") as radio,
+          EmulatedRadio(ezsp_version=13, transport="tcp") as stick):
+        stick.sniff(radio)
+        sniffer = f'\n[radio.sniffer]\nport = "{stick.port}"\nwrite_keys = true\n'
+        (root / "rigs" / "bench.toml").write_text(bench_rig_text(radio.port) + sniffer)
+        pytester.makepyfile(test_bench=TESTS)
+        pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+        evidence = root / "reports" / "evidence.json"
+        result = pytester.runpytest_subprocess("--rig=bench", f"--evidence={evidence}")
+    result.assert_outcomes(passed=2)
+    captures = evidence.parent / "captures"
+    assert sorted(p.name for p in captures.iterdir()) == [
+        "test_bench.py-test_first.pcapng", "test_bench.py-test_second.pcapng", "zigbee-keys.txt"]
+    records = {t["nodeid"]: t["captures"] for t in json.loads(evidence.read_text())["tests"]}
+    (first,) = records["test_bench.py::test_first"]
+    assert first["format"] == "802.15.4 pcapng" and first["source"] == f"sniffer {stick.port}"
+    assert first["frames"] > 50 and first["keys_file"] == "captures/zigbee-keys.txt"  # the joins
+    assert [label for _, label in read_keys(captures / "zigbee-keys.txt")] == [
+        "network key", "link key ihd1 (install code)", "link key ppmid1 (install code)"]

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.evidence import EvidenceLog, TestEvidence, TransferRecord
+from harness.capture.per_test import CaptureFile, captures_directory
+from harness.evidence import CaptureRecord, EvidenceLog, TestEvidence, TransferRecord
 from harness.hub.run import HubRun
 from harness.report.pytest_hooks import add_report_options
 from harness.rig import (
@@ -291,12 +292,63 @@ def prepare_hub_tests(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Open the test's evidence and, before its fixtures start the radio or the hub, its capture."""
     specs = tuple(dict.fromkeys(i for mark in item.iter_markers("spec") for i in spec_items(mark)))
     # JUnit: each test case carries its spec items as properties.
     item.user_properties.extend(("spec", spec) for spec in specs)
-    if EVIDENCE_FIXTURES & set(getattr(item, "fixturenames", ())):
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if EVIDENCE_FIXTURES & fixtures:
         entry = item.config.stash[EVIDENCE_KEY].begin(item.nodeid)
         entry.spec_items = specs
+    if "rig" in fixtures:
+        begin_capture(item)
+
+
+# -- per-test captures -----------------------------------------------------------------------------
+#
+# Each test that uses the rig gets its own capture beside the evidence (harness.capture.per_test):
+# started here before its fixtures run (the first test's setup starts the hub, so its joins are in
+# its own file), ended after its teardown, and recorded in its evidence with the frame number at
+# each moment of its timeline.
+
+
+def begin_capture(item: pytest.Item) -> None:
+    run = item.config.stash.get(RUN_KEY, None)
+    evidence_path = item.config.stash[EVIDENCE_KEY].path
+    if run is None or evidence_path is None:
+        return
+    run.capture_into(captures_directory(evidence_path)).begin_test(item.nodeid)
+
+
+def file_captures(config: pytest.Config, nodeid: str) -> None:
+    """End test ``nodeid``'s capture files and record each in its evidence."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None or run.captures is None or run.captures.test_id != nodeid:
+        return
+    files = run.captures.end_test()
+    log = config.stash[EVIDENCE_KEY]
+    entry = log.get(nodeid)
+    if entry is None or log.path is None:
+        return
+    entry.add(*(capture_record(file, entry, log.path.parent) for file in files))
+
+
+def capture_record(file: CaptureFile, entry: TestEvidence, evidence_dir: Path) -> CaptureRecord:
+    """The evidence of one capture file: where it is (relative to the evidence), its frame marks."""
+    from harness.report.capture_view import timeline_moments
+
+    def relative(path: Path) -> str:
+        try:
+            return path.resolve().relative_to(evidence_dir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    marks = file.marks(timeline_moments(entry))
+    return CaptureRecord(
+        file=relative(file.path), format=file.format, source=file.source, frames=len(file.times),
+        keys_file=relative(file.keys_file) if file.keys_file is not None else "",
+        mark_times=tuple(marks), mark_frames=tuple(marks.values()),
+    )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -309,6 +361,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     finally:
         if hub is not None:
             file_hub_records(item, hub)
+        file_captures(item.config, item.nodeid)
 
 
 def file_hub_records(item: pytest.Item, hub: Any) -> None:
@@ -370,6 +423,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     hub = session.config.stash.get(HUB_KEY, None)
     if unfinished and hub is not None:
         unfinished[-1].add(*hub_records_for(unfinished[-1], hub))
+    if unfinished:
+        file_captures(session.config, unfinished[-1].nodeid)
     log.write()
 
 

@@ -9,6 +9,7 @@ capture survives a killed run up to its last frame.
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +21,12 @@ _SHB, _IDB, _EPB = 0x0A0D0D0A, 0x00000001, 0x00000006
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 _SNAPLEN = 0  # no limit
 _OPT_COMMENT, _OPT_END = 1, 0
+
+
+def capture_file_stem(test_id: str) -> str:
+    """A file name for a test id: ``tests/x.py::test_y[13]`` -> ``tests-x.py-test_y-13``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", test_id).strip("-.")
+    return stem[:150] or "capture"
 
 
 def ieee802154_fcs(frame: bytes) -> bytes:
@@ -44,6 +51,26 @@ def _block(block_type: int, body: bytes) -> bytes:
 def _comment(text: str) -> bytes:
     raw = text.encode()
     return struct.pack("<HH", _OPT_COMMENT, len(raw)) + _pad(raw) + struct.pack("<HH", _OPT_END, 0)
+
+
+def read_frame_times(path: Path) -> list[float]:
+    """The capture time (seconds since the epoch) of every frame in a file this module wrote, in order.
+
+    Reads only what :class:`PcapngWriter` writes (one little-endian section, microsecond
+    timestamps); a truncated last block (a run killed mid-write) ends the list.
+    """
+    data = path.read_bytes()
+    times: list[float] = []
+    position = 0
+    while position + 12 <= len(data):
+        block_type, length = struct.unpack_from("<II", data, position)
+        if length < 12 or position + length > len(data):
+            break
+        if block_type == _EPB:
+            high, low = struct.unpack_from("<II", data, position + 12)
+            times.append(((high << 32) | low) / 1_000_000)
+        position += length
+    return times
 
 
 class PcapngWriter:

@@ -20,24 +20,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.ports import resolve_port
 
-from .pcapng import PcapngWriter, ieee802154_fcs
+from .pcapng import PcapngWriter, capture_file_stem, ieee802154_fcs
 
 if TYPE_CHECKING:
     from harness.rig import Rig
 
 LOGGER = logging.getLogger(__name__)
-
-
-def _file_stem(test_id: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", test_id).strip("-.")
-    return stem[:150] or "capture"
 
 
 class Sniffer:
@@ -101,7 +95,7 @@ class Sniffer:
         if keys:
             raise ValueError(f"sniffer {self.port}: it holds no keys; a bench's keys file comes from its rig")
         self.stop_capture()
-        path = Path(directory) / f"{_file_stem(test_id)}.pcapng"
+        path = Path(directory) / f"{capture_file_stem(test_id)}.pcapng"
         self._writer = PcapngWriter(path, comment=f"sniffer {self.port}, channel {self.channel}: {test_id}")
         return path
 

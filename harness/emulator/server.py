@@ -21,12 +21,13 @@ import importlib.util
 import inspect
 import logging
 import random
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from harness.capture.pcapng import capture_file_stem
 
 from .air import Air
 from .ash import AshTimings, NcpResetCode
@@ -465,12 +466,6 @@ class EmulatedRadio:
 
         self.call(inject)
         return noise
-
-
-def capture_file_stem(test_id: str) -> str:
-    """A file name for a test id: ``tests/x.py::test_y[13]`` -> ``tests-x.py--test_y-13``."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", test_id).strip("-.")
-    return stem[:150] or "capture"
 
 
 def build_virtual_han(

@@ -210,8 +210,36 @@ class TenancyRead(Redacted):
     trigger: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaptureRecord(Redacted):
+    """One file a test's traffic was captured into: the air (pcapng) or the host's EZSP frames (text).
+
+    ``file`` and ``keys_file`` are relative to the evidence file's directory (``captures/...``), so
+    a report beside the evidence links them wherever the run's directory is copied. ``frames`` is
+    the number of frames (pcapng) or logged frames (EZSP log) in the file. ``mark_times`` and
+    ``mark_frames`` pair each timeline moment of the test (the ``t`` of its records) with the last
+    frame written by then, as Wireshark numbers it, so the report can say where to look.
+    """
+
+    file: str
+    format: str
+    source: str
+    frames: int
+    keys_file: str = ""
+    mark_times: tuple[float, ...] = ()
+    mark_frames: tuple[int, ...] = ()
+
+    def frame_at(self, t: float) -> int | None:
+        """The last frame written by moment ``t`` (one of the marked moments), or None if unmarked."""
+        for when, frame in zip(self.mark_times, self.mark_frames, strict=True):
+            if when == t:
+                return frame
+        return None
+
+
 Record: TypeAlias = (
     TransferRecord | AlertRecord | AttributeRead | CheckRecord | StageRecord | ImageRecord | TenancyRead
+    | CaptureRecord
 )
 
 #: JSON key under which each record type is listed in a test's entry.
@@ -223,6 +251,7 @@ SECTION_BY_TYPE: dict[type, str] = {
     StageRecord: "stages",
     ImageRecord: "images",
     TenancyRead: "tenancy_reads",
+    CaptureRecord: "captures",
 }
 TYPE_BY_SECTION: dict[str, type] = {v: k for k, v in SECTION_BY_TYPE.items()}
 

@@ -12,7 +12,9 @@ A :class:`HubRun` is everything that lasts as long as a run and no longer:
   key generated for the run is generated once) and zigpy's database;
 * the **key-establishment outcomes** of the run's devices (:class:`KeOutcomeLog`), so a device that
   failed CBKE is not asked to join again by a later hub of the run;
-* the **secret redactor** every secret of the run is registered with (:class:`RunRedactor`).
+* the **secret redactor** every secret of the run is registered with (:class:`RunRedactor`);
+* the run's **captures** (:meth:`HubRun.capture_into`): the emulated radio's air, a bench's
+  sniffer stick (started with the hub, stopped with it), or else the host's EZSP frame log.
 
 Nothing here is kept at module level: the plugin keeps the session's run in ``config.stash`` and
 ``harness rig check`` makes its own, so two runs in one process (the CLI's check inside a pytest
@@ -30,6 +32,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.capture.ezsp_log import EzspFrameLog
+from harness.capture.per_test import RunCaptures
 from harness.evidence import redact, register_secret
 from harness.hub.errors import DeviceNotAdmitted, HubError
 from harness.hub.settings import HubSettings
@@ -39,10 +43,14 @@ from harness.secret import Secret
 from harness.tomlread import ConfigError
 
 if TYPE_CHECKING:
+    from harness.capture.sniffer import Sniffer
     from harness.emulator.server import EmulatedRadio
     from harness.hub.commshub import CommsHub
     from harness.hub.key_establishment import KeOutcomeLog
     from harness.hub.radio import NetworkIdentity
+
+#: What each capture source writes, as the evidence and the report name it.
+AIR_CAPTURE = "802.15.4 pcapng"
 
 #: The name the radio check goes by in check lines and messages.
 HUB_CHECK_NAME = "radio, HAN and devices under test"
@@ -116,6 +124,9 @@ class HubRun:
         self._network: NetworkIdentity | None = None
         self._key_outcomes: KeOutcomeLog | None = None
         self._database_path: Path | None = None
+        #: Per-test captures, once :meth:`capture_into` named their directory.
+        self.captures: RunCaptures | None = None
+        self._sniffer: Sniffer | None = None
         for dut in rig.devices:
             self.redactor.register(dut.install_code)
         if rig.han.network_key is not None:
@@ -176,6 +187,8 @@ class HubRun:
             from harness.emulator.server import EmulatedRadio  # only an emulated rig needs the emulator
 
             self.radio = EmulatedRadio(self.rig).start()
+            if self.captures is not None:
+                self._capture_emulated_air()
         return self.radio.port
 
     def _port_diagnosis(self) -> Callable[[], str | None] | None:
@@ -185,6 +198,69 @@ class HubRun:
         from harness.places import lease_for
 
         return lease_for(self.rig).serial_problem
+
+    # -- captures -----------------------------------------------------------------------------------
+
+    def capture_into(self, directory: Path) -> RunCaptures:
+        """Capture each test's traffic into ``directory`` (see :mod:`harness.capture.per_test`).
+
+        Emulated rig: the radio's air, with the keys file (test keys), from the moment the radio
+        starts. Bench with a ``[radio.sniffer]``: the stick's air, from the moment the hub starts;
+        a keys file only if the rig opts in (``write_keys``). Bench without a sniffer: the host's
+        EZSP frame log, redacted, no keys.
+        """
+        if self.captures is None:
+            self.captures = RunCaptures(directory)
+            if self.radio is not None:
+                self._capture_emulated_air()
+            elif not self.emulated and self.rig.radio.sniffer is None:
+                frame_log = EzspFrameLog(self.redactor.redact)
+                self.captures.attach(frame_log, format=frame_log.format, name=frame_log.source, keys=False)
+        return self.captures
+
+    def _capture_emulated_air(self) -> None:
+        assert self.captures is not None and self.radio is not None
+        self.captures.attach(self.radio, format=AIR_CAPTURE, name="emulated HAN air", keys=True)
+
+    async def _start_sniffer(self) -> None:
+        """A bench's sniffer stick, capturing from before the hub forms the HAN (so joins are in)."""
+        settings = self.rig.radio.sniffer
+        if self.captures is None or settings is None or self._sniffer is not None:
+            return
+        from harness.capture.sniffer import Sniffer
+
+        sniffer = Sniffer.for_rig(self.rig)
+        assert sniffer is not None
+        try:
+            await sniffer.start()
+        except Exception as exc:  # noqa: BLE001 -- any failure to start the stick is "sniffer not ready"
+            raise HubError(f"sniffer radio {settings.port}: {type(exc).__name__}: {exc}") from exc
+        self._sniffer = sniffer
+        if settings.write_keys:
+            self._write_bench_keys()
+        self.captures.attach(sniffer, format=AIR_CAPTURE, name=f"sniffer {sniffer.port}", keys=False)
+
+    def _write_bench_keys(self) -> None:
+        """The keys a bench that opted in knows: the network key and each device's install-code key.
+
+        Link keys agreed by CBKE stay on the radio; the host never holds them, so frames APS-secured
+        under them decode only as far as the NWK layer.
+        """
+        from harness.capture.keys_file import add_key
+        from harness.hub.joins import link_key_for
+
+        assert self.captures is not None
+        add_key(self.captures.keys_file, self.network.network_key, "network key")
+        for dut in self.rig.devices:
+            link_key = bytes(link_key_for(dut.name, dut.install_code, self.redactor.register))
+            add_key(self.captures.keys_file, link_key, f"link key {dut.name} (install code)")
+
+    async def _stop_sniffer(self) -> None:
+        sniffer, self._sniffer = self._sniffer, None
+        if sniffer is not None:
+            if self.captures is not None:
+                self.captures.detach(sniffer)
+            await sniffer.stop()
 
     # -- the check, labgrid-strategy style ----------------------------------------------------------
 
@@ -237,6 +313,7 @@ class HubRun:
 
         hub: CommsHub | None = None
         try:
+            await self._start_sniffer()
             hub = CommsHub(
                 self.rig, port=self.port(), settings=self.settings, network=self.network,
                 database_path=self.database_path, display=display, key_outcomes=self.key_outcomes,
@@ -246,12 +323,14 @@ class HubRun:
         except (HubError, DeviceNotAdmitted, ConfigError, OSError, TimeoutError) as exc:
             if hub is not None:
                 await hub.stop()
+            await self._stop_sniffer()
             self.hub_check = CheckOutcome(HUB_CHECK_NAME, False, str(exc) or type(exc).__name__)
             raise self._break(RigCheckFailed(f"rig {self.rig.name!r} is not ready: {self.hub_check.name}: "
                                              f"{self.hub_check.detail}")) from exc
         except BaseException:
             if hub is not None:
                 await hub.stop()
+            await self._stop_sniffer()
             raise
         self.hub_check = CheckOutcome(HUB_CHECK_NAME, True, line)
         self.hub = hub
@@ -298,12 +377,16 @@ class HubRun:
             hub, self.hub = self.hub, None
             self._move(RunState.RIG_READY)
             await hub.stop()
+        await self._stop_sniffer()
 
     def close(self) -> None:
-        """Stop the run's emulator (if any), remove its temporary files and release its labgrid place (if any).
+        """Close the captures, stop the run's emulator (if any), remove its temporary files and release
+        its labgrid place (if any).
 
         The hub must be stopped first.
         """
+        if self.captures is not None:
+            self.captures.close()
         if self.radio is not None:
             self.radio.stop()
             self.radio = None

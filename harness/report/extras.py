@@ -31,6 +31,7 @@ from harness.evidence import (
     redact,
 )
 from harness.hub.transfer_checks import where_it_ended
+from harness.report.capture_view import capture_section
 from harness.report.markup import Html, join, section, tag, text
 from harness.report.svg_timeline import timeline_svg
 from harness.report.tables import (
@@ -112,18 +113,21 @@ SECTIONS: tuple[Callable[[TestEvidence], Html | None], ...] = (
 )
 
 
-def evidence_sections(ev: TestEvidence) -> list[str]:
-    """The HTML of each non-empty section, redacted, in display order."""
+def evidence_sections(ev: TestEvidence, *, link_base: str = "") -> list[str]:
+    """The HTML of each non-empty section, redacted, in display order.
+
+    ``link_base``: the way from the page to the evidence file's directory (``""`` when the page is
+    beside it), which the links to the test's captures start with.
+    """
     out: list[str] = []
-    for build in SECTIONS:
-        fragment = build(ev)
+    for fragment in [build(ev) for build in SECTIONS] + [capture_section(ev, link_base=link_base)]:
         if fragment is not None:
             out.append(redact(str(tag("div", fragment, cls="hh-evidence"))))
     return out
 
 
-def to_extras(test_evidence: TestEvidence | None) -> list[dict[str, Any]]:
+def to_extras(test_evidence: TestEvidence | None, *, link_base: str = "") -> list[dict[str, Any]]:
     """pytest-html extras for one test: one ``html`` extra per section that has records."""
     if test_evidence is None:
         return []
-    return [html_extras.html(fragment) for fragment in evidence_sections(test_evidence)]
+    return [html_extras.html(fragment) for fragment in evidence_sections(test_evidence, link_base=link_base)]

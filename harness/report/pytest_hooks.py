@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from harness.evidence import EvidenceLog, redact
+from harness.report.capture_view import link_base
 from harness.report.extras import to_extras
 from harness.report.facts import harness_checkout, session_facts
 from harness.report.junit import suite_properties
@@ -151,7 +152,8 @@ class ReportPlugin:
         """
         report = yield
         if report.when == "teardown":
-            report.extras = [*getattr(report, "extras", []), *to_extras(self.log.get(item.nodeid))]
+            base = link_base(getattr(item.config.option, "htmlpath", None), self.log.path)
+            report.extras = [*getattr(report, "extras", []), *to_extras(self.log.get(item.nodeid), link_base=base)]
         return report
 
     @pytest.hookimpl(tryfirst=True)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from harness.evidence import EvidenceLog, TestEvidence, redact
+from harness.report.capture_view import link_base as capture_link_base
 from harness.report.extras import evidence_sections
 from harness.report.facts import harness_version
 from harness.report.markup import Html, join, section, tag, text, verdict
@@ -27,19 +28,20 @@ def _when(seconds: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
 
 
-def test_section(ev: TestEvidence) -> Html:
+def test_section(ev: TestEvidence, *, link_base: str = "") -> Html:
     """One test: its node id, its verdict (INCOMPLETE if it never finished), when, and its evidence."""
     shown = pytest_verdict(ev.outcome).value
     duration = f" ({ev.finished - ev.started:.1f} s)" if ev.finished is not None else " (never finished)"
     head = tag("h3", join([tag("code", text(ev.nodeid)), "  ", verdict(shown, title=f"pytest outcome: {ev.outcome}")]))
     when = tag("p", text(f"started {_when(ev.started)}, finished {_when(ev.finished)}{duration}"), cls="hh-subtitle")
-    sections = [Html(fragment) for fragment in evidence_sections(ev)]  # markup, already redacted
+    sections = [Html(fragment) for fragment in evidence_sections(ev, link_base=link_base)]  # markup, already redacted
     body = join(sections) if sections else tag("p", text("no records"))
     return tag("section", join([head, when, body]), cls="hh-section hh-test")
 
 
-def render_page(log: EvidenceLog, *, source: str) -> str:
-    """The whole page for ``log``; ``source`` names the evidence file it came from."""
+def render_page(log: EvidenceLog, *, source: str, link_base: str = "") -> str:
+    """The whole page for ``log``; ``source`` names the evidence file it came from; ``link_base``
+    leads from the page to the evidence's directory (links to the captures)."""
     tests = list(log.tests.values())
     title = report_title(log.run_info)
     made = (f"Rendered from {source} by harness {harness_version()} on {_when(time.time())}. "
@@ -51,7 +53,7 @@ def render_page(log: EvidenceLog, *, source: str) -> str:
         tag("h1", text(title)),
         tag("p", text(made), cls="hh-subtitle"),
         Html(summary_html(log.run_info, tests)),  # markup, already redacted
-        section(f"Tests ({len(tests)})", join(test_section(ev) for ev in tests) if tests else text("no test")),
+        section(f"Tests ({len(tests)})", join(test_section(ev, link_base=link_base) for ev in tests) if tests else text("no test")),
         Html("</body></html>\n"),
     ])
     return redact(str(page))
@@ -60,7 +62,7 @@ def render_page(log: EvidenceLog, *, source: str) -> str:
 def write_page(evidence: Path, out: Path) -> Path:
     """Read ``evidence`` and write its page to ``out``; ValueError (naming the file) if it is unreadable."""
     log = EvidenceLog.load(evidence)
-    page = render_page(log, source=evidence.name)
+    page = render_page(log, source=evidence.name, link_base=capture_link_base(out, evidence))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
     return out

@@ -326,6 +326,7 @@ def load_rig(path: Path, *, profiles_dir: Path | None = None, environ: Mapping[s
     han = reader.han(top.table("han") if top.has("han") else Table({}, file=path, error=RigError, where="han"))
     devices = tuple(reader.device(entry, emulated=radio.emulated is not None) for entry in top.tables("devices"))
     _check_unique(top, "devices", [d.name for d in devices])
+    _check_unique(top, "devices", [d.eui64_text for d in devices], field="eui64", what="EUI-64")
     images = tuple(reader.image(entry, devices) for entry in top.tables("images"))
     _check_unique(top, "images", [i.name for i in images])
     supplier_key = reader.supplier(top.table("supplier")) if top.has("supplier") else None
@@ -338,12 +339,13 @@ def load_rig(path: Path, *, profiles_dir: Path | None = None, environ: Mapping[s
                profiles=MappingProxyType(_load_profiles(top, devices, Path(profiles_dir))))
 
 
-def _check_unique(top: Table, key: str, names: list[str]) -> None:
-    seen: set[str] = set()
-    for index, name in enumerate(names):
-        if name in seen:
-            top.fail(f"{key}[{index}].name", f"duplicate name {name!r}")
-        seen.add(name)
+def _check_unique(top: Table, key: str, values: list[str], *, field: str = "name", what: str = "name") -> None:
+    """Each entry's ``field`` differs from every earlier one's (two devices with one EUI-64 are one radio)."""
+    seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in seen:
+            top.fail(f"{key}[{index}].{field}", f"duplicate {what} {value!r} (also {key}[{seen[value]}])")
+        seen[value] = index
 
 
 def _load_profiles(top: Table, devices: tuple[DeviceUnderTest, ...], profiles_dir: Path) -> dict[str, Profile]:

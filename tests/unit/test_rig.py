@@ -234,6 +234,8 @@ RIG_CASES = [
     ("unknown device key", replace('role = "PPMID"', 'role = "PPMID"\ncolour = "blue"'), "devices[1].colour",
      "unknown key"),
     ("duplicate device", replace('name = "ppmid1"', 'name = "ihd1"'), "devices[1].name", "duplicate name 'ihd1'"),
+    ("one EUI-64 for two devices", replace('eui64 = "00:0D:6F:00:0B:12:34:51"', 'eui64 = "00:0D:6F:00:0B:12:34:52"'),
+     "devices[1].eui64", "duplicate EUI-64 '00:0D:6F:00:0B:12:34:52' (also devices[0])"),
     ("missing profile", replace('profile = "ppmid-generic"', 'profile = "ppmid-special"'), "devices[1].profile",
      "device 'ppmid1' names profile 'ppmid-special', which is not in"),
     ("profile for another role", replace('profile = "ppmid-generic"', 'profile = "ihd-generic"'),

@@ -394,8 +394,7 @@ class Cs09BeforeActivation(Conformant):
         return dataclasses.replace(draft, moment=Cs09Moment.BEFORE_REBOOT)
 
 
-#: Defects of the device's own CS09. The harness can only see them once it receives CS09 over the
-#: GBCS tunnel, so they join :data:`BEHAVIOURS` (and so the defect proof) with the tunnel.
+#: Defects of the device's own CS09, which the harness receives over the GBCS tunnel and verifies.
 CS09_DEFECTS: dict[str, type[Conformant]] = {
     cls.name: cls
     for cls in (SendsNoCs09, Cs09WrongVersion, Cs09BadSignature, Cs09ReplaysCounter, Cs09BeforeActivation)
@@ -494,6 +493,7 @@ for _builtin in (
     SendsSeUnencrypted,
     ActsOnUnencryptedOta,
     IgnoresTimeServer,
+    *CS09_DEFECTS.values(),
 ):
     register_behaviour(_builtin)
 

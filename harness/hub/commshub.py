@@ -41,6 +41,7 @@ from zigpy.zcl.clusters.general import Ota
 from harness.evidence import AttributeRead, CheckRecord, Outcome, Record, TransferEventKind, eui64_text
 from harness.evidence import register_secret as register_with_evidence
 from harness.hub.alerts import AlertLog
+from harness.hub.cs09_receipt import Cs09Inbox
 from harness.hub.device_reads import Wanted, identity_wanted, read_attributes, wanted_from_profile
 from harness.hub.errors import HubError
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, Expectations, load_expectations
@@ -199,7 +200,7 @@ class CommsHub:
         self.tunnels: dict[str, asyncio.Task[TunnelOutcome]] = {}
         #: The CH's end of each tunnel, and each device's CS09s received through it.
         self.tunnel_ends = TunnelEnds(
-            inboxes=self._cs09_inboxes(rig), alerts=self.alerts, sink=self.evidence.add, clock=clock,
+            inboxes=self._cs09_inboxes(), alerts=self.alerts, sink=self.evidence.add, clock=clock,
             reply=self._tunnel_reply, reopen=self._reopen_tunnel,
             cs09_timing=lambda name, alert: self._ota_for(name).cs09_received(alert))
         #: Why the radio is gone for good (it did not come back after a loss); None while usable.
@@ -509,13 +510,23 @@ class CommsHub:
         self.tunnel_ends.opened(outcome)
         return outcome
 
-    @staticmethod
-    def _cs09_inboxes(rig: Rig) -> dict[str, Any]:
-        """A CS09 inbox per tunnel device, with the public key of its rig signing certificate."""
-        inboxes = {}
-        for dut in rig.devices:
-            if dut.role in TUNNEL_ROLES:
-                inboxes[dut.name], _problem = inbox_for(dut.name, dut.eui64, dut.signing_certificate)
+    def _cs09_inboxes(self) -> dict[str, Cs09Inbox]:
+        """A CS09 inbox per tunnel device, with the public key of its rig signing certificate.
+
+        A certificate that is missing or does not parse is one line of evidence now (the run goes
+        on; each CS09 from that device then fails its signature rule with the same reason).
+        """
+        inboxes: dict[str, Cs09Inbox] = {}
+        for dut in self.rig.devices:
+            if dut.role not in TUNNEL_ROLES:
+                continue
+            inboxes[dut.name], problem = inbox_for(dut.name, dut.eui64, dut.signing_certificate)
+            if problem:
+                self.evidence.add(CheckRecord(
+                    name="signing certificate", device=dut.name, rule="the rig names the device's GBCS signing "
+                    "certificate (signing_certificate), an X.509 certificate the CS09 is verified with",
+                    observed=problem, outcome=Outcome.FAIL, source="GBCS CS09 (signed by the PPMID)",
+                    confidence="high"))
         return inboxes
 
     def _tunnel_frame(self, packet: Any) -> bool:

@@ -474,7 +474,7 @@ def register_behaviour(cls: B) -> B:
     return cls
 
 
-for _builtin in (
+_BUILTINS: tuple[type[Conformant], ...] = (
     Conformant,
     NeverQueriesImage,
     AbortsMidTransfer,
@@ -494,7 +494,8 @@ for _builtin in (
     ActsOnUnencryptedOta,
     IgnoresTimeServer,
     *CS09_DEFECTS.values(),
-):
+)
+for _builtin in _BUILTINS:
     register_behaviour(_builtin)
 
 #: Entry points already loaded (by ``group:name = value``), so each is loaded once per process.

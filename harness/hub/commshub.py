@@ -202,7 +202,7 @@ class CommsHub:
         self.tunnel_ends = TunnelEnds(
             inboxes=self._cs09_inboxes(), alerts=self.alerts, sink=self.evidence.add, clock=clock,
             reply=self._tunnel_reply, reopen=self._reopen_tunnel,
-            cs09_timing=lambda name, alert: self._ota_for(name).cs09_received(alert))
+            cs09_timing=lambda name, alert, executed: self._ota_for(name).cs09_received(alert, executed))
         #: Why the radio is gone for good (it did not come back after a loss); None while usable.
         self.radio_gone: str | None = None
         self._register_secret = register_secret

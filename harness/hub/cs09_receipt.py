@@ -10,7 +10,9 @@ that is really about the device, and it is judged here, message by message:
 * the originator is the device's own EUI-64;
 * the originator counter is above every counter the device sent before in this run (a replayed
   alert is refused by its recipient, GBCS 4.3.1);
-* the alert code is 0x8F8B.
+* the alert code is 0x8F8B;
+* its execution date-time is not later than its arrival (beyond :data:`CLOCK_TOLERANCE_S`: the
+  device takes its time from the CH's Time server, so the two clocks agree).
 
 The firmware version, the activation result and the time window depend on the transfer, so the
 alert-sequence check (``sequence_check``) and the OTA server's activation watch judge those. Every
@@ -43,6 +45,10 @@ SOURCE = ("GBCS CS09 (alert 0x8F8B, message code 0x012B): RTDS 4.5.0 NA_CS09 vec
 RULE = ("the device's CS09 decodes (General Signing, message code 0x012B), its signature verifies with the "
         "device's signing certificate, the originator is the device's EUI-64, the originator counter is above "
         "every earlier one, and the alert code is 0x8F8B")
+
+
+#: How far a device's clock may run ahead of the CH's before its alert's date-time is refused.
+CLOCK_TOLERANCE_S = 300.0
 
 
 class CertificateError(ValueError):
@@ -79,6 +85,7 @@ class Cs09Receipt:
     alert: AlertRecord | None
     problems: tuple[str, ...]
     counter: int | None = None
+    executed: float | None = None  # the alert's execution date-time (POSIX seconds)
 
     @property
     def valid(self) -> bool:
@@ -142,6 +149,10 @@ class Cs09Inbox:
                             f"{self.highest_counter}): a replay")
         if header.cra_flag is not CraFlag.ALERT:
             problems.append(f"CRA flag {int(header.cra_flag)} is not 3 (alert)")
+        ahead = payload.execution_time.timestamp() - t
+        if ahead > CLOCK_TOLERANCE_S:
+            problems.append(f"execution date-time {_utc(payload.execution_time)} is {ahead:.0f} s after it arrived "
+                            f"(tolerance {CLOCK_TOLERANCE_S:g} s)")
         if payload.alert_code != ALERT_CS09_ACTIVATION:
             problems.append(f"alert code 0x{payload.alert_code:04X} is not 0x{ALERT_CS09_ACTIVATION:04X}")
         if self.highest_counter is None or counter > self.highest_counter:
@@ -159,7 +170,8 @@ class Cs09Inbox:
             activation_result=payload.activation_result, detail=detail, gbcs_message=data.hex().upper(),
             rejected="; ".join(problems),
         )
-        return Cs09Receipt(self.device, data.hex().upper(), t, alert, tuple(problems), counter)
+        return Cs09Receipt(self.device, data.hex().upper(), t, alert, tuple(problems), counter,
+                           payload.execution_time.timestamp())
 
 
 def _eui64_text(raw: bytes) -> str:

@@ -45,6 +45,7 @@ from harness.evidence import (
     TransferRecord,
 )
 from harness.hub.alerts import AlertLog, derive_ccs08, derive_cs09
+from harness.hub.cs09_receipt import CLOCK_TOLERANCE_S
 from harness.hub.images import OfferedImage
 from harness.hub.ota_session import NotifyType, OtaSession, Response, SessionState, Step
 from harness.hub.radio import OTA_CLUSTER, send_zcl
@@ -165,6 +166,7 @@ class DeviceOta:
         #: Whether the device reports its activation with its own CS09 (a PPMID).
         self.sends_cs09 = sends_cs09
         self._reannounced = False
+        self._activation_ordered: float | None = None
         self._frame_security = frame_security
         self.eui64 = eui64
         self.alerts = alerts
@@ -438,6 +440,7 @@ class DeviceOta:
             return
         self.tracker.stage(self.name, Stage.ACTIVATING, f"upgrade time policy {self.session.settings.upgrade_time!r}")
         self._reannounced = False
+        self._activation_ordered = self._clock()
         if self._activation_timer is not None:
             self._activation_timer.cancel()
         timeout = self.session.settings.activation_timeout_s
@@ -498,17 +501,22 @@ class DeviceOta:
         elif transfer.cs09 is not None:
             self._end_activation_watch(transfer.cs09, "")
 
-    def cs09_received(self, alert: AlertRecord) -> str:
+    def cs09_received(self, alert: AlertRecord, executed: float | None = None) -> str:
         """The device's own CS09 arrived; returns a timing rule it broke ("" when none).
 
         A CS09 belongs after the device has rebooted into the image: one that arrives while the CH
-        awaits the activation but before the device re-announced speaks of an image not yet running.
+        awaits the activation but before the device re-announced speaks of an image not yet running,
+        and one whose execution date-time is before the CH ordered the activation speaks of another.
         """
         transfer = self.transfer
         if transfer is None or not self._awaiting_activation:
             return ""
         early = "" if self._reannounced else (
             "sent before the device rebooted into the image (no re-announce since the Upgrade End Response)")
+        ordered = self._activation_ordered
+        if not early and executed is not None and ordered is not None and executed < ordered - CLOCK_TOLERANCE_S:
+            early = (f"its execution date-time is {ordered - executed:.0f} s before the CH ordered the activation "
+                     "(an alert about an earlier activation)")
         if transfer.cs09 is None:
             transfer.cs09 = alert
         if transfer.running_after_activation is not None:

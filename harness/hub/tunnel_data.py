@@ -81,7 +81,7 @@ class TunnelEnds:
     def __init__(
         self, *, inboxes: dict[str, Cs09Inbox], alerts: AlertLog, sink: Callable[[Any], None],
         clock: Callable[[], float], reply: Callable[[str, dict[str, Any]], None],
-        reopen: Callable[[str, str], None], cs09_timing: Callable[[str, AlertRecord], str],
+        reopen: Callable[[str, str], None], cs09_timing: Callable[[str, AlertRecord, float | None], str],
     ) -> None:
         self.inboxes = inboxes
         self.ends: dict[str, TunnelEnd] = {}
@@ -174,7 +174,7 @@ class TunnelEnds:
         """Record one received message; a CS09 that decodes joins the alert log (rejected if it broke a rule)."""
         alert = receipt.alert
         if alert is not None:
-            early = self._cs09_timing(device, alert)
+            early = self._cs09_timing(device, alert, receipt.executed)
             if early:
                 problems = (*receipt.problems, early)
                 alert = dataclasses.replace(alert, rejected="; ".join(problems))

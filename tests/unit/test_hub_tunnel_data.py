@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +65,10 @@ class Rig:
 
     def ends(self) -> TunnelEnds:
         inbox = Cs09Inbox("ppmid1", PPMID, default_authority().credentials(PPMID).public_key_pem)
-        return TunnelEnds(inboxes={"ppmid1": inbox}, alerts=self.alerts, sink=self.records.append, clock=lambda: 1.0,
+        return TunnelEnds(inboxes={"ppmid1": inbox}, alerts=self.alerts, sink=self.records.append, clock=time.time,
                           reply=lambda name, fields: self.replies.append((name, fields)),
                           reopen=lambda name, why: self.reopened.append(why),
-                          cs09_timing=lambda name, alert: self.timing_problem)
+                          cs09_timing=lambda name, alert, executed: self.timing_problem)
 
 
 def cs09() -> bytes:
@@ -208,3 +209,15 @@ async def test_the_ch_retries_a_refused_tunnel_after_the_chfs_wait(monkeypatch: 
 def test_alert_records_carry_no_rejection_by_default() -> None:
     assert AlertRecord(code=1, name="", use_case="", raised_by="", entity_eui64=None, firmware_version=None,
                        time=0.0, observed_how="").rejected == ""
+
+
+def test_a_cs09_dated_in_the_future_of_its_arrival_is_rejected() -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    inbox = Cs09Inbox("ppmid1", PPMID, default_authority().credentials(PPMID).public_key_pem)
+    credentials = default_authority().credentials(PPMID)
+    late = dataclasses.replace(AlertOriginator().draft(offered=0x102, running=0x102, previous=0x101),
+                               execution_time=datetime(2099, 1, 1, tzinfo=UTC))
+    receipt = inbox.receive(build_cs09(late, originator=PPMID, key=credentials.private_key), t=1_800_000_000.0)
+    assert receipt.alert is not None and "execution date-time 2099-01-01T00:00:00Z is" in receipt.alert.rejected

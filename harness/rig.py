@@ -162,6 +162,14 @@ class DeviceEmulation:
     install_code_override: Secret | None = None  # the device's OWN code when its label is wrong
 
 
+def _holds_private_key(path: Path) -> bool:
+    """Whether ``path`` is a PEM private key (a missing file is the rig check's to report)."""
+    try:
+        return b"PRIVATE KEY-----" in path.read_bytes()[:4096]
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceUnderTest:
     name: str
@@ -170,6 +178,9 @@ class DeviceUnderTest:
     install_code: Secret               # bytes, CRC included, checked at load
     profile: str
     cbke_required: bool = False
+    #: The device's GBCS digital-signing certificate (X.509, PEM or DER; never a private key): the
+    #: harness verifies the device's signed CS09 with it. None: no CS09 can be verified.
+    signing_certificate: Path | None = None
     emulation: DeviceEmulation | None = None
 
     @property
@@ -567,8 +578,12 @@ class _RigReader:
             install_code=self.secret(table, "install_code", install_code=True),
             profile=table.text("profile"),
             cbke_required=table.flag("cbke_required", False),
+            signing_certificate=table.path("signing_certificate", None),
             emulation=emulation,
         )
+        if device.signing_certificate is not None and _holds_private_key(device.signing_certificate):
+            table.fail("signing_certificate", f"{device.signing_certificate} holds a private key: name the device's "
+                                              "certificate; a private key never belongs in a rig")
         table.finish()
         return device
 

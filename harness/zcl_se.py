@@ -286,3 +286,39 @@ class RequestTunnelResponse(t.Struct):
     tunnel_id: t.uint16_t
     tunnel_status: TunnelStatus
     maximum_incoming_transfer_size: t.uint16_t
+
+
+#: Tunneling commands after RequestTunnel (SE 1.x D.6.2-D.6.3). The ids differ by direction.
+CLOSE_TUNNEL = 0x01  # client -> server
+TRANSFER_DATA_TO_SERVER = 0x02  # client -> server
+TRANSFER_DATA_ERROR_TO_SERVER = 0x03  # client -> server
+TRANSFER_DATA_TO_CLIENT = 0x01  # server -> client
+TRANSFER_DATA_ERROR_TO_CLIENT = 0x02  # server -> client
+TUNNEL_CLOSURE_NOTIFICATION = 0x06  # server -> client
+
+
+class TransferDataStatus(t.enum8):
+    NO_SUCH_TUNNEL = 0x00
+    WRONG_DEVICE = 0x01
+    DATA_OVERFLOW = 0x02
+
+
+class TunnelId(t.Struct):
+    tunnel_id: t.uint16_t
+
+
+class TransferDataError(t.Struct):
+    tunnel_id: t.uint16_t
+    transfer_data_status: TransferDataStatus
+
+
+def transfer_data(tunnel_id: int, data: bytes) -> bytes:
+    """TransferData's body: the tunnel id, then the data to the end of the frame (no length prefix)."""
+    return int(tunnel_id).to_bytes(2, "little") + bytes(data)
+
+
+def split_transfer_data(body: bytes) -> tuple[int, bytes]:
+    """(tunnel id, data) of a TransferData body; ValueError when it is too short to name a tunnel."""
+    if len(body) < 2:
+        raise ValueError(f"TransferData of {len(body)} bytes names no tunnel id")
+    return int.from_bytes(body[:2], "little"), bytes(body[2:])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 from harness.ota import (
@@ -39,6 +40,23 @@ EXIT_BAD_INPUT = 2
 
 #: Where ``build-samples`` writes by default: the repository's firmware_images/.
 DEFAULT_SAMPLES_DIR = Path(__file__).resolve().parents[2] / "firmware_images"
+#: The emulated rigs whose PPMIDs get a TEST-ONLY signing certificate from ``build-samples``.
+EMULATED_RIGS = ("emulated.toml", "emulated-defects.toml")
+
+
+def _emulated_signers() -> list[bytes]:
+    """The EUI-64 of every PPMID in the repository's emulated rigs (they sign their CS09)."""
+    rigs = DEFAULT_SAMPLES_DIR.parent / "rigs"
+    signers: list[bytes] = []
+    for name in EMULATED_RIGS:
+        try:
+            data = tomllib.loads((rigs / name).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InputError(f"{rigs / name}: cannot read the emulated rig: {exc}") from None
+        for device in data.get("devices", []):
+            if device.get("role") == "PPMID":
+                signers.append(_eui64(str(device.get("eui64", ""))))
+    return signers
 
 
 class InputError(Exception):
@@ -249,8 +267,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _build_samples(args: argparse.Namespace) -> int:
+    from harness.emulator.devices.signing import certificate_files
+
     out: Path = args.out
-    files = build_samples()
+    files = build_samples() | certificate_files(_emulated_signers())
     if args.check:
         stale = []
         for name, data in files.items():

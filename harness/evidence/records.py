@@ -119,7 +119,9 @@ class AlertRecord(Redacted):
     ``response_code`` is set on CCS08 (0-3); ``activation_result`` on CS09 (0 success, 1 failure).
     ``gbcs_message`` is the alert as a signed GBCS message, in hex (``harness.gbcs`` decodes it):
     for the CH's CCS08, the message the CH would send, signed with the TEST-ONLY CH key; empty
-    when none was built.
+    when none was built. ``rejected`` says which message rule a device's own alert broke (a CS09
+    whose signature does not verify, a replayed counter, one sent before the image ran); the
+    alert-sequence check fails on it. Empty for an accepted alert.
     """
 
     code: int
@@ -134,6 +136,7 @@ class AlertRecord(Redacted):
     activation_result: int | None = None
     detail: str = ""
     gbcs_message: str = ""
+    rejected: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -41,6 +41,7 @@ from zigpy.zcl.clusters.general import Ota
 from harness.evidence import AttributeRead, CheckRecord, Outcome, Record, TransferEventKind, eui64_text
 from harness.evidence import register_secret as register_with_evidence
 from harness.hub.alerts import AlertLog
+from harness.hub.cs09_receipt import Cs09Inbox
 from harness.hub.device_reads import Wanted, identity_wanted, read_attributes, wanted_from_profile
 from harness.hub.errors import HubError
 from harness.hub.expectations import DEFAULT_EXPECTATIONS, Expectations, load_expectations
@@ -82,10 +83,12 @@ from harness.hub.sequence_check import SequenceContext, SequenceResult, check_se
 from harness.hub.settings import HubSettings, OtaServeSettings, with_rig_timings
 from harness.hub.tracking import DistributionTracker
 from harness.hub.transfer_checks import check_wait_for_data_honoured
-from harness.hub.tunnel import TUNNEL_ROLES, TunnelOutcome, is_request_tunnel_response, open_gbcs_tunnel
+from harness.hub.tunnel import TUNNEL_ROLES, TunnelOutcome, is_request_tunnel_response, keep_gbcs_tunnel
+from harness.hub.tunnel_data import TunnelEnds, inbox_for
 from harness.profiles import Profile
 from harness.rig import DeviceUnderTest, Rig
 from harness.secret import Secret
+from harness.zcl_se import TUNNELING_CLUSTER
 
 LOGGER = logging.getLogger(__name__)
 
@@ -195,6 +198,11 @@ class CommsHub:
         self.se_services = SeServices(clock=clock, started=clock())
         #: The GBCS tunnel the CH requests after CBKE with a PPMID or HCALCS, per device.
         self.tunnels: dict[str, asyncio.Task[TunnelOutcome]] = {}
+        #: The CH's end of each tunnel, and each device's CS09s received through it.
+        self.tunnel_ends = TunnelEnds(
+            inboxes=self._cs09_inboxes(), alerts=self.alerts, sink=self.evidence.add, clock=clock,
+            reply=self._tunnel_reply, reopen=self._reopen_tunnel,
+            cs09_timing=lambda name, alert, executed: self._ota_for(name).cs09_received(alert, executed))
         #: Why the radio is gone for good (it did not come back after a loss); None while usable.
         self.radio_gone: str | None = None
         self._register_secret = register_secret
@@ -262,7 +270,7 @@ class CommsHub:
         self.app.add_listener(_AppListener(self))
         self.app.add_listener(self.key_establishment)
         self.app.client_cluster_factories[DEVICE_MANAGEMENT] = self._gpf_cluster
-        self.app.frame_gates[:] = [answered_by_the_ncp, self.se_security, self._serve_se_read]
+        self.app.frame_gates[:] = [answered_by_the_ncp, self.se_security, self._serve_se_read, self._tunnel_frame]
         self.app.device_created_hooks.append(self._device_created)
         # Devices restored from the database were created before the hooks existed.
         for device in list(self.app.devices.values()):
@@ -467,7 +475,8 @@ class CommsHub:
         return after[-1]
 
     async def _open_tunnel(self, name: str, device: zigpy.device.ZigbeeDevice) -> TunnelOutcome:
-        """The CHF's GBCS tunnel request after CBKE (harness.hub.tunnel); the outcome is evidence."""
+        """The CHF's GBCS tunnel request after CBKE, retried as the CHF does (harness.hub.tunnel);
+        the outcome is evidence, and the tunnel it opens is held by :attr:`tunnel_ends`."""
         app = self._require_app()
         loop = asyncio.get_running_loop()
         waiting: dict[int, asyncio.Future[bytes]] = {}
@@ -486,14 +495,64 @@ class CommsHub:
         async def send(**kwargs: Any) -> int:
             return await send_zcl(device, src_ep=self.settings.se_endpoint, **kwargs)
 
+        def open_ids() -> list[int]:
+            end = self.tunnel_ends.ends.pop(name, None)
+            return [end.tunnel_id] if end is not None else []
+
         app.frame_gates.append(watch)
         try:
-            outcome = await open_gbcs_tunnel(name, device, send=send, wait_response=wait_response,
-                                             timeout_s=self.settings.join_timeout_s)
+            outcome = await keep_gbcs_tunnel(name, device, send=send, wait_response=wait_response,
+                                             timeout_s=self.settings.join_timeout_s, open_ids=open_ids,
+                                             note=lambda text: self.tunnel_ends.note(name, text))
         finally:
             app.frame_gates.remove(watch)
         self.evidence.add(outcome.evidence())
+        self.tunnel_ends.opened(outcome)
         return outcome
+
+    def _cs09_inboxes(self) -> dict[str, Cs09Inbox]:
+        """A CS09 inbox per tunnel device, with the public key of its rig signing certificate.
+
+        A certificate that is missing or does not parse is one line of evidence now (the run goes
+        on; each CS09 from that device then fails its signature rule with the same reason).
+        """
+        inboxes: dict[str, Cs09Inbox] = {}
+        for dut in self.rig.devices:
+            if dut.role not in TUNNEL_ROLES:
+                continue
+            inboxes[dut.name], problem = inbox_for(dut.name, dut.eui64, dut.signing_certificate)
+            if problem:
+                self.evidence.add(CheckRecord(
+                    name="signing certificate", device=dut.name, rule="the rig names the device's GBCS signing "
+                    "certificate (signing_certificate), an X.509 certificate the CS09 is verified with",
+                    observed=problem, outcome=Outcome.FAIL, source="GBCS CS09 (signed by the PPMID)",
+                    confidence="high"))
+        return inboxes
+
+    def _tunnel_frame(self, packet: Any) -> bool:
+        """A Tunneling frame from a device under test: the tunnel's business (harness.hub.tunnel_data)."""
+        device = self._packet_device(packet)
+        name = self._dut_name_for(device.ieee) if device is not None else None
+        return name is not None and self.tunnel_ends.frame(name, packet)
+
+    def _tunnel_reply(self, name: str, fields: dict[str, Any]) -> None:
+        device = self._packet_device_by_name(name)
+        if device is not None:
+            self._spawn(self._send_quietly(device, cluster=TUNNELING_CLUSTER, src_ep=self.settings.se_endpoint,
+                                           **fields), f"tunnel-reply:{name}")
+
+    def _reopen_tunnel(self, name: str, why: str) -> None:
+        """The device says the CH's tunnel is gone (NO_SUCH_TUNNEL, closure): ask for a new one."""
+        device = self._packet_device_by_name(name)
+        running = self.tunnels.get(name)
+        if device is not None and (running is None or running.done()):
+            self.tunnels[name] = self._spawn(self._open_tunnel(name, device), f"gbcs-tunnel:{name}")
+
+    def _packet_device_by_name(self, name: str) -> zigpy.device.ZigbeeDevice | None:
+        try:
+            return self.device(name)
+        except HubError:
+            return None
 
     def _ota_for(self, name: str) -> DeviceOta:
         ota = self._ota.get(name)
@@ -509,6 +568,7 @@ class CommsHub:
                 clock=self._clock,
                 known_hardware_version=self.profile(name).hardware_version,
                 frame_security=lambda kind: self._ota_frame_security(name, kind),
+                sends_cs09=dut.role == "PPMID",
             )
             self._ota[name] = ota
         return ota

@@ -15,8 +15,10 @@ Responses leave in order through one sender task per device (page responses keep
 spacing). The stall timer is a loop timer that every step re-arms or disarms; when it fires it
 is one more input to the session. After a successful transfer the server watches for the
 device's activation (a re-announce followed by a read of the OTA client's CurrentFileVersion,
-or a Query Next Image carrying the new version) and records the CS09 facts with how they were
-observed.
+or a Query Next Image carrying the new version) and records what the device runs, with how it
+was observed, as a labelled check -- not as an alert. For a device that sends its own CS09 (a
+PPMID, over the GBCS tunnel) the activation ends when that CS09 has arrived too; it is the alert
+the sequence check judges.
 """
 
 from __future__ import annotations
@@ -36,12 +38,15 @@ from zigpy.zcl.clusters.general import ImageBlockCommand, ImagePageCommand, Ota,
 
 from harness.evidence import (
     AlertRecord,
+    CheckRecord,
+    Outcome,
     TransferEvent,
     TransferEventKind,
     TransferOutcome,
     TransferRecord,
 )
 from harness.hub.alerts import AlertLog, derive_ccs08, derive_cs09
+from harness.hub.cs09_receipt import CLOCK_TOLERANCE_S
 from harness.hub.images import OfferedImage
 from harness.hub.ota_session import NotifyType, OtaSession, Response, SessionState, Step
 from harness.hub.radio import OTA_CLUSTER, send_zcl
@@ -90,7 +95,10 @@ class Transfer:
         self.finished: asyncio.Future[TransferOutcome] = loop.create_future()
         self.activation: asyncio.Future[AlertRecord | None] = loop.create_future()
         self.ccs08: AlertRecord | None = None
+        #: The device's own CS09 (received over the GBCS tunnel), once it has arrived.
         self.cs09: AlertRecord | None = None
+        #: What the device runs after activation, as the CH saw it (re-announce + read, or a query).
+        self.running_after_activation: AlertRecord | None = None
         self.previous_version: int | None = None
         self._offset_waiters: list[tuple[int, asyncio.Future[int]]] = []
         self._event_waiters: list[tuple[Callable[[TransferEvent], bool], asyncio.Future[TransferEvent]]] = []
@@ -150,7 +158,8 @@ class Transfer:
         return await asyncio.shield(self.finished)
 
     async def wait_activation(self) -> AlertRecord | None:
-        """The CS09 facts, or None when no activation was observed within the activation timeout."""
+        """The activation's alert: the device's own CS09 when it sends one (else what the CH saw it
+        run); None when that did not arrive within the activation timeout."""
         return await asyncio.shield(self.activation)
 
 
@@ -169,8 +178,13 @@ class DeviceOta:
         clock: Callable[[], float] = time.time,
         known_hardware_version: int | None = None,
         frame_security: Callable[[TransferEventKind], bool | None] | None = None,
+        sends_cs09: bool = False,
     ) -> None:
         self.name = name
+        #: Whether the device reports its activation with its own CS09 (a PPMID).
+        self.sends_cs09 = sends_cs09
+        self._reannounced = False
+        self._activation_ordered: float | None = None
         self._frame_security = frame_security
         self.eui64 = eui64
         self.alerts = alerts
@@ -446,12 +460,18 @@ class DeviceOta:
         if transfer is None or transfer.activation.done():
             return
         self.tracker.stage(self.name, Stage.ACTIVATING, f"upgrade time policy {self.session.settings.upgrade_time!r}")
+        self._reannounced = False
+        self._activation_ordered = self._clock()
         if self._activation_timer is not None:
             self._activation_timer.cancel()
         timeout = self.session.settings.activation_timeout_s
-        self._activation_timer = asyncio.get_running_loop().call_later(
-            timeout, self._end_activation_watch, None, f"no activation observed within {timeout:g} s"
-        )
+        self._activation_timer = asyncio.get_running_loop().call_later(timeout, self._activation_timed_out, timeout)
+
+    def _activation_timed_out(self, timeout: float) -> None:
+        transfer = self.transfer
+        seen = transfer is not None and transfer.running_after_activation is not None
+        what = "no CS09 received from the device" if seen else "no activation observed"
+        self._end_activation_watch(None, f"{what} within {timeout:g} s")
 
     @property
     def _awaiting_activation(self) -> bool:
@@ -473,7 +493,8 @@ class DeviceOta:
 
     def _observed_version(self, running: int, how: str) -> None:
         transfer = self.transfer
-        if transfer is None or transfer.image is None or not self._awaiting_activation:
+        if (transfer is None or transfer.image is None or not self._awaiting_activation
+                or transfer.running_after_activation is not None):
             return
         alert = derive_cs09(
             device=self.name,
@@ -484,14 +505,45 @@ class DeviceOta:
             t=self._clock(),
             previous_version=transfer.previous_version,
         )
-        transfer.cs09 = alert
-        self.alerts.add(alert)
-        self._sink(alert)
+        transfer.running_after_activation = alert
+        self._sink(CheckRecord(
+            name="running firmware after activation (derived by the CH, not the device's alert)", device=self.name,
+            rule=f"after activation the device runs the offered image 0x{transfer.image.version:08X}",
+            observed=f"{alert.detail}; seen by {how}",
+            outcome=Outcome.PASS if alert.activation_result == 0 else Outcome.FAIL,
+            source="ZCL OTA Upgrade: CurrentFileVersion (0x0019/0x0002) or Query Next Image after the reboot",
+            confidence="high",
+        ))
         if alert.activation_result == 0:
             self.tracker.stage(self.name, Stage.ACTIVATED, f"running 0x{running:08X}")
         else:
             self.tracker.stage(self.name, Stage.FAILED, f"activation failed: {alert.detail}")
-        self._end_activation_watch(alert, "")
+        if not self.sends_cs09:
+            self._end_activation_watch(alert, "")
+        elif transfer.cs09 is not None:
+            self._end_activation_watch(transfer.cs09, "")
+
+    def cs09_received(self, alert: AlertRecord, executed: float | None = None) -> str:
+        """The device's own CS09 arrived; returns a timing rule it broke ("" when none).
+
+        A CS09 belongs after the device has rebooted into the image: one that arrives while the CH
+        awaits the activation but before the device re-announced speaks of an image not yet running,
+        and one whose execution date-time is before the CH ordered the activation speaks of another.
+        """
+        transfer = self.transfer
+        if transfer is None or not self._awaiting_activation:
+            return ""
+        early = "" if self._reannounced else (
+            "sent before the device rebooted into the image (no re-announce since the Upgrade End Response)")
+        ordered = self._activation_ordered
+        if not early and executed is not None and ordered is not None and executed < ordered - CLOCK_TOLERANCE_S:
+            early = (f"its execution date-time is {ordered - executed:.0f} s before the CH ordered the activation "
+                     "(an alert about an earlier activation)")
+        if transfer.cs09 is None:
+            transfer.cs09 = alert
+        if transfer.running_after_activation is not None:
+            self._end_activation_watch(alert, "")
+        return early
 
     def _maybe_observe_activation_by_query(self, cmd: QueryNextImageCommand) -> None:
         if self._awaiting_activation:
@@ -504,6 +556,7 @@ class DeviceOta:
         """The device (re)announced itself: after an activation reboot, ask what it now runs."""
         if not self._awaiting_activation:
             return
+        self._reannounced = True
         if self._activation_read is None or self._activation_read.done():
             self._activation_read = asyncio.get_running_loop().create_task(
                 self._read_running_version(), name=f"activation-read:{self.name}"

@@ -121,6 +121,8 @@ def _field_differences(
 ) -> list[str]:
     problems: list[str] = []
     label = f"alert #{index} (0x{expected.code:04X})"
+    if observed.rejected:
+        problems.append(f"{label}: the device's alert is rejected: {observed.rejected}")
     if expected.response_code is not None and observed.response_code != expected.response_code:
         problems.append(
             f"{label}: response code expected {expected.response_code} "

@@ -5,6 +5,12 @@ CBKE with a non-sleepy logged device ends well, the CHF looks for its Tunneling 
 Match_Desc_req (0x0704) and sends RequestTunnel: protocol 0x06 (GBCS), manufacturer 0xFFFF, no flow
 control, transfer size 1500 -- APS-encrypted, like everything on the Tunneling cluster. The outcome
 is evidence; a device that cannot be found or refuses the tunnel is named with the reason.
+
+The CH keeps the tunnel up with the rules of ``tunnel-manager.c`` ``handleRequestTunnelFailure``
+(reference/chf-and-gbcs-alerts.md §4): BUSY -> ask again after 180 s; NO_MORE_TUNNEL_IDS -> close
+the other tunnels to that node and ask again after 5 s; at most 5 attempts per pass; a
+TransferDataError NO_SUCH_TUNNEL from the device -> ask again at once. It also accepts a tunnel the
+device opens (protocol 0x06, manufacturer 0xFFFF), as ``IsProtocolSupportedCallback`` does.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from zigpy.zcl import foundation
 from harness.evidence import CheckRecord, Outcome
 from harness.zcl_se import (
     ANY_MANUFACTURER,
+    CLOSE_TUNNEL,
     GBCS_TUNNEL_PROTOCOL,
     GBCS_TUNNEL_TRANSFER_SIZE,
     REQUEST_TUNNEL,
     TUNNELING_CLUSTER,
     RequestTunnel,
     RequestTunnelResponse,
+    TunnelId,
     TunnelStatus,
 )
 
@@ -39,12 +47,20 @@ SOURCE = ("Silicon Labs comms-hub-function.c / tunnel-manager.c; GBCS 10.2.2 "
 #: Sends one ZCL frame to the device (the hub's send_zcl, bound to the device); returns the TSN.
 Sender = Callable[..., Awaitable[int]]
 
+#: tunnel-manager.c: MAX_TUNNEL_TARGET_ATTEMPTS, and the waits after BUSY and NO_MORE_TUNNEL_IDS.
+MAX_ATTEMPTS = 5
+BUSY_RETRY_S = 180.0
+NO_MORE_IDS_RETRY_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class TunnelOutcome:
     device: str
     opened: bool
     observed: str
+    status: TunnelStatus | None = None
+    tunnel_id: int | None = None
+    endpoint: int | None = None
 
     def evidence(self) -> CheckRecord:
         return CheckRecord(
@@ -91,9 +107,50 @@ async def open_gbcs_tunnel(
         return TunnelOutcome(name, False, f"a RequestTunnelResponse that cannot be read: {body.hex()} ({exc})")
     status_name = response.tunnel_status.name  # zigpy names an unknown value undefined_0xNN
     if response.tunnel_status != TunnelStatus.SUCCESS:
-        return TunnelOutcome(name, False, f"RequestTunnel refused: {status_name}")
+        return TunnelOutcome(name, False, f"RequestTunnel refused: {status_name}", response.tunnel_status,
+                             endpoint=int(endpoints[0]))
     return TunnelOutcome(name, True, f"tunnel {int(response.tunnel_id)} open on endpoint {int(endpoints[0])}, "
-                                     f"transfer size {int(response.maximum_incoming_transfer_size)}")
+                                     f"transfer size {int(response.maximum_incoming_transfer_size)}",
+                         response.tunnel_status, int(response.tunnel_id), int(endpoints[0]))
+
+
+async def keep_gbcs_tunnel(
+    name: str, device: zigpy.device.ZigbeeDevice, *, send: Sender, wait_response: Callable[[int], Awaitable[bytes]],
+    timeout_s: float, open_ids: Callable[[], list[int]], note: Callable[[str], None],
+    busy_retry_s: float = BUSY_RETRY_S, no_more_ids_retry_s: float = NO_MORE_IDS_RETRY_S,
+) -> TunnelOutcome:
+    """:func:`open_gbcs_tunnel`, retried as the CHF retries it; ``note`` records each refusal.
+
+    ``open_ids()`` are the tunnel ids the CH holds with this device: after NO_MORE_TUNNEL_IDS the CH
+    closes them (CloseTunnel) before it asks again.
+    """
+    outcome = TunnelOutcome(name, False, "no RequestTunnel sent")
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        outcome = await open_gbcs_tunnel(name, device, send=send, wait_response=wait_response, timeout_s=timeout_s)
+        if outcome.opened or outcome.status not in (TunnelStatus.BUSY, TunnelStatus.NO_MORE_TUNNEL_IDS):
+            break
+        if attempt == MAX_ATTEMPTS:
+            break
+        if outcome.status == TunnelStatus.BUSY:
+            wait = busy_retry_s
+        else:
+            wait = no_more_ids_retry_s
+            for tunnel_id in open_ids():
+                await send(cluster=TUNNELING_CLUSTER, dst_ep=outcome.endpoint, command_id=CLOSE_TUNNEL,
+                           payload=TunnelId(tunnel_id=t.uint16_t(tunnel_id)), tsn=device.get_sequence(),
+                           direction=foundation.Direction.Client_to_Server)
+        note(f"attempt {attempt}: {outcome.observed}; asking again in {wait:g} s")
+        await asyncio.sleep(wait)  # the CHF's retry timer
+    return outcome
+
+
+def accept_device_tunnel(request: RequestTunnel, *, next_id: int) -> tuple[TunnelStatus, int]:
+    """The CH's answer to a RequestTunnel the device sends: GBCS (0x06, manufacturer 0xFFFF) only."""
+    if int(request.protocol_id) != GBCS_TUNNEL_PROTOCOL or int(request.manufacturer_code) != ANY_MANUFACTURER:
+        return TunnelStatus.PROTOCOL_NOT_SUPPORTED, 0xFFFF
+    if bool(request.flow_control_support):
+        return TunnelStatus.FLOW_CONTROL_NOT_SUPPORTED, 0xFFFF
+    return TunnelStatus.SUCCESS, next_id
 
 
 def is_request_tunnel_response(packet: Any, tsn: int) -> bool:

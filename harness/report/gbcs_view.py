@@ -3,8 +3,11 @@
 The evidence keeps each signed alert as hex (``AlertRecord.gbcs_message``). A reviewer should not
 need a separate parser to see what the CH would have sent, so the report decodes it here with
 the harness's own codec and says whether the signature verifies -- for the CH's CCS08, with the
-TEST-ONLY CH public key, the only key that could have signed it. A message that does not decode
-is shown as its one-line error and its raw hex: evidence is never dropped.
+TEST-ONLY CH public key, the only key that could have signed it. A device's own CS09 was verified
+when it arrived, with the certificate the rig names for the device: the report shows that verdict,
+and a CS09 that failed verification (or broke another message rule) is marked REJECTED with the
+rule, opened by default. A message that does not decode is shown as its one-line error and its
+raw hex: evidence is never dropped.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ def gbcs_message_block(alert: AlertRecord) -> Html:
         valid = message.verify(_ch_public_key())
         signature = (f"signature {'VALID' if valid else 'INVALID'} with the TEST-ONLY CH key "
                      f"(firmware_images/keys/{CH_PUBLIC_KEY_FILE})")
+    elif alert.rejected:
+        signature = f"REJECTED when received from {alert.raised_by}: {alert.rejected}"
     else:
-        signature = "signature not checked here"
+        signature = (f"received from {alert.raised_by} over the GBCS tunnel; signature VALID with the device's "
+                     "signing certificate named in the rig")
     summary = (f"{title}: signed GBCS message, {len(raw)} bytes, originator counter "
                f"{message.header.originator_counter}, {signature}")
     fields = table(
@@ -55,6 +61,8 @@ def gbcs_message_block(alert: AlertRecord) -> Html:
         [[mono(f.offset), mono(_bytes_hex(f.raw)), text(f.name), text(f.meaning)] for f in decoded.fields],
         cls="hh-gbcs-fields",
     )
+    if alert.rejected:
+        return tag("details", join([tag("summary", summary), fields]), cls="hh-gbcs hh-gbcs-rejected", open="open")
     return tag("details", join([tag("summary", summary), fields]), cls="hh-gbcs")
 
 
@@ -63,5 +71,5 @@ def gbcs_messages(alerts: Sequence[AlertRecord]) -> Html:
     with_message = sorted((a for a in alerts if a.gbcs_message), key=lambda a: a.time)
     if not with_message:
         return Html("")
-    return join([tag("h4", "GBCS messages (as the CH would send them)"),
+    return join([tag("h4", "GBCS messages (from the CH as it would send them, from devices as received)"),
                  *(gbcs_message_block(a) for a in with_message)])

@@ -236,7 +236,8 @@ async def test_after_cbke_the_ch_opens_a_gbcs_tunnel_with_the_ppmid(rig) -> None
         outcome = await asyncio.wait_for(hub.tunnels[PPMID], 10)
         assert outcome.opened, outcome.observed
         asked = await radio.acall(lambda: radio.han.device(PPMID).wait_for("tunnel_requested"))
-        assert asked.details == {"protocol": 0x06, "status": "SUCCESS", "transfer_size": 1500}
+        assert asked.details == {"protocol": 0x06, "status": "SUCCESS", "tunnel_id": 1, "transfer_size": 1500}
+        assert hub.tunnel_ends.ends[PPMID].tunnel_id == 1 and hub.tunnel_ends.ends[PPMID].opened_by == "CH"
         checks = [r for r in hub.evidence.peek() if isinstance(r, CheckRecord) and r.name == "GBCS tunnel"]
         assert [c.outcome for c in checks] == [Outcome.PASS]
         assert await hub.join(IHD) is not None

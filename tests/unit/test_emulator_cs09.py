@@ -139,3 +139,45 @@ def test_every_cs09_defect_is_described_and_tested_here():
               "cs09_before_activation"}
     assert set(CS09_DEFECTS) == tested
     assert all(cls.description for cls in CS09_DEFECTS.values())
+
+
+# -- the tunnel that carries it -------------------------------------------------------------------
+
+async def request_tunnel(air: Air, device, *, protocol: int = 6, flow_control: bool = False) -> int:
+    """The CH's RequestTunnel to the device's Tunneling server; returns the TunnelStatus it answered."""
+    import zigpy.types as t
+    from zigpy.zcl import foundation
+
+    from harness.emulator.air import SE_PROFILE, AirFrame
+    from harness.zcl_se import RequestTunnel, RequestTunnelResponse
+
+    hdr = foundation.ZCLHeader.cluster(0x21, 0x00, direction=foundation.Direction.Client_to_Server)
+    body = RequestTunnel(protocol_id=protocol, manufacturer_code=0xFFFF, flow_control_support=t.Bool(flow_control),
+                         maximum_incoming_transfer_size=1500).serialize()
+    seen = len(air.han.coordinator.zcl(0x0704, 0x00))
+    await air.han.unicast(AirFrame(0, device.nwk, SE_PROFILE, 0x0704, 1, device.settings.endpoint,
+                                   hdr.serialize() + body, aps_encrypted=True))
+    frames = await air.han.coordinator.wait_frames(lambda f: f.cluster_id == 0x0704, count=seen + 1)
+    _hdr, rest = foundation.ZCLHeader.deserialize(frames[seen].payload)
+    response, _ = RequestTunnelResponse.deserialize(rest)
+    return int(response.tunnel_status)
+
+
+async def test_the_ppmid_sends_its_cs09_through_the_tunnel_once_the_ch_opens_it(han: Air) -> None:
+    from harness.zcl_se import split_transfer_data
+
+    device, (message,), _names = await activate(han)
+    assert device.tunnel.outbox  # no tunnel yet: the CS09 waits
+    assert await request_tunnel(han, device) == 0
+    frames = await han.han.coordinator.wait_frames(
+        lambda f: f.cluster_id == 0x0704 and f.payload[2] == 0x01, count=1)
+    tunnel_id, data = split_transfer_data(frames[0].payload[3:])
+    assert tunnel_id == device.tunnel.tunnel.tunnel_id and decode(data).message == message
+    assert frames[0].aps_encrypted and device.tunnel.outbox == []
+
+
+async def test_the_tunnel_server_refuses_other_protocols_and_flow_control(han: Air) -> None:
+    device = await han.joined()
+    assert await request_tunnel(han, device, protocol=2) == 0x03  # PROTOCOL_NOT_SUPPORTED
+    assert await request_tunnel(han, device, flow_control=True) == 0x04  # FLOW_CONTROL_NOT_SUPPORTED
+    assert device.tunnel.tunnel is None

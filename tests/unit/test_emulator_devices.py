@@ -467,6 +467,11 @@ def test_behaviour_registry_names_and_descriptions() -> None:
         "sends_se_unencrypted",
         "acts_on_unencrypted_ota",
         "ignores_time_server",
+        "sends_no_cs09",
+        "cs09_wrong_version",
+        "cs09_bad_signature",
+        "cs09_replays_counter",
+        "cs09_before_activation",
     ]
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name and cls.description and "\n" not in cls.description

@@ -76,7 +76,9 @@ async def test_conformant_ppmid_transfers_then_activates(rig):
         cs09 = await transfer.wait_activation()
 
         assert codes(hub) == [(0x8F8A, 0, None), (0x8F8B, None, 0)]
-        assert cs09.firmware_version == 0x102 and "re-announced" in cs09.observed_how
+        assert cs09.firmware_version == 0x102 and "over the GBCS tunnel" in cs09.observed_how and not cs09.rejected
+        derived = transfer.running_after_activation
+        assert derived is not None and derived.firmware_version == 0x102 and "re-announced" in derived.observed_how
         result = hub.check_sequence(PPMID, "ppmid-good-image", transfer)
         assert result.outcome is Outcome.PASS, result.report()
 

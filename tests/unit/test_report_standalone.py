@@ -35,7 +35,7 @@ def test_the_page_has_the_sign_off_header_and_every_tests_evidence(tmp_path: Pat
     assert list(sections) == list(log.tests), "every test, in run order"
     upgrade = sections["tests/conformance/test_ota.py::test_ppmid_upgrade[ppmid1]"]
     assert "hh-verdict hh-pass" in upgrade and "<svg" in upgrade and "Alert sequence" in upgrade
-    assert "GBCS messages (as the CH would send them)" in upgrade
+    assert "GBCS messages (from the CH as it would send them, from devices as received)" in upgrade
     assert "signature VALID with the TEST-ONLY CH key" in upgrade and "payload.entity id" in upgrade
 
 

@@ -459,8 +459,7 @@ class Cs09BeforeActivation(Conformant):
         return dataclasses.replace(draft, moment=Cs09Moment.BEFORE_REBOOT)
 
 
-#: Defects of the device's own CS09. The harness can only see them once it receives CS09 over the
-#: GBCS tunnel, so they join :data:`BEHAVIOURS` (and so the defect proof) with the tunnel.
+#: Defects of the device's own CS09, which the harness receives over the GBCS tunnel and verifies.
 CS09_DEFECTS: dict[str, type[Conformant]] = {
     cls.name: cls
     for cls in (SendsNoCs09, Cs09WrongVersion, Cs09BadSignature, Cs09ReplaysCounter, Cs09BeforeActivation)
@@ -540,7 +539,7 @@ def register_behaviour(cls: B) -> B:
     return cls
 
 
-for _builtin in (
+_BUILTINS: tuple[type[Conformant], ...] = (
     Conformant,
     NeverQueriesImage,
     AbortsMidTransfer,
@@ -564,7 +563,9 @@ for _builtin in (
     SendsSeUnencrypted,
     ActsOnUnencryptedOta,
     IgnoresTimeServer,
-):
+    *CS09_DEFECTS.values(),
+)
+for _builtin in _BUILTINS:
     register_behaviour(_builtin)
 
 #: Entry points already loaded (by ``group:name = value``), so each is loaded once per process.

@@ -116,8 +116,9 @@ def replayed(draft: Cs09Draft, last_counter: int | None) -> Cs09Draft:
 class Cs09Sender:
     """A PPMID's CS09s: drafted at activation, shaped by the behaviour, signed, queued for the tunnel.
 
-    Until the device has a GBCS tunnel to the CH, each signed CS09 waits in :attr:`outbox` (and is
-    recorded as a ``cs09_ready`` event); the tunnel will carry them in order.
+    Each signed CS09 is kept in :attr:`outbox` (every one the device ever sent, and recorded as a
+    ``cs09_ready`` event) and handed to the device's tunnel server, which sends it to the CH as
+    TransferData once a tunnel is open and the device is on the network.
     """
 
     def __init__(self, device: EmulatedDevice, *, authority: SigningAuthority | None = None,
@@ -167,3 +168,4 @@ class Cs09Sender:
             "cs09_ready", counter=draft.originator_counter, firmware_version=draft.firmware_version,
             activation_result=draft.activation_result, moment=draft.moment.value, size=len(data),
         )
+        self._device.tunnel.send(data)

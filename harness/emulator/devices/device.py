@@ -32,14 +32,6 @@ from harness.emulator.air import (
     needs_aps_security,
 )
 from harness.secret import Secret
-from harness.zcl_se import (
-    GBCS_TUNNEL_PROTOCOL,
-    GBCS_TUNNEL_TRANSFER_SIZE,
-    REQUEST_TUNNEL,
-    RequestTunnel,
-    RequestTunnelResponse,
-    TunnelStatus,
-)
 
 from .behaviours import Activation, Conformant, make_behaviour
 from .cs09 import Cs09Sender
@@ -64,13 +56,13 @@ from .settings import (
 )
 from .tenancy import TenancyReader
 from .time_client import TimeClient
+from .tunnel_server import TunnelServer
 from .zcl import (
     Direction,
     GeneralCommand,
     Status,
     ZclDecodeError,
     ZclFrame,
-    cluster_frame,
     decode,
     decode_ota_from_server,
     default_response,
@@ -158,7 +150,7 @@ class EmulatedDevice:
         self.cs09 = Cs09Sender(self)
         self.time = TimeClient(self)
         self.keep_alive = KeepAliveClient(self)
-        self._tunnels = 0
+        self.tunnel = TunnelServer(self)
         try:
             self._link_key = link_key_from_install_code(settings.install_code.reveal_bytes())
         except InstallCodeError as exc:
@@ -383,6 +375,7 @@ class EmulatedDevice:
             return
         self.time.start()  # registration's time read (reference §3), before the CH's other services
         self.keep_alive.start()
+        self.tunnel.flush()  # a CS09 queued while it rebooted goes out once it is back
         self.tenancy.read_now("rejoined" if rejoin else "joined")
         self.tenancy.start_polling()
         self.ota.after_join()
@@ -577,25 +570,12 @@ class EmulatedDevice:
                 return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
             name, args = decoded
             return self.ota.on_frame(zcl, name, args, src_ep=frame.src_ep, broadcast=frame.broadcast)
-        if cluster == TUNNELING and server_side and zcl.command_id == REQUEST_TUNNEL:
-            return self._request_tunnel(zcl)
+        if cluster == TUNNELING and server_side:
+            return self.tunnel.on_frame(frame, zcl)
         if cluster == IDENTIFY and server_side and zcl.command_id in (0x00, 0x01):
             return None if zcl.default_response_disabled else default_response(zcl, Status.SUCCESS)
         # Key Establishment as a responder and the SE client clusters' commands are not emulated.
         return default_response(zcl, Status.UNSUP_CLUSTER_COMMAND)
-
-    def _request_tunnel(self, zcl: ZclFrame) -> bytes:
-        """The CHF's RequestTunnel after CBKE: a GBCS tunnel (protocol 0x06) is accepted (reference §7)."""
-        request = decode(RequestTunnel, zcl.body, what="RequestTunnel")
-        supported = int(request.protocol_id) == GBCS_TUNNEL_PROTOCOL
-        status = TunnelStatus.SUCCESS if supported else TunnelStatus.PROTOCOL_NOT_SUPPORTED
-        self._tunnels += 1 if supported else 0
-        self.events.record("tunnel_requested", protocol=int(request.protocol_id), status=status.name,
-                           transfer_size=int(request.maximum_incoming_transfer_size))
-        return cluster_frame(zcl.header.tsn, REQUEST_TUNNEL, RequestTunnelResponse,
-                             {"tunnel_id": self._tunnels if supported else 0xFFFF, "tunnel_status": status,
-                              "maximum_incoming_transfer_size": GBCS_TUNNEL_TRANSFER_SIZE},
-                             direction=Direction.Server_to_Client, disable_default_response=True)
 
     def _keep_alive_answer(self, zcl: ZclFrame) -> None:
         """The trust centre's answer to the keep-alive read (the device has no Keep-Alive cluster of its own)."""
@@ -682,6 +662,15 @@ class EmulatedDevice:
             encrypted = (needs_aps_security(frame.profile_id, frame.cluster_id) and not frame.broadcast
                          and self.behaviour.aps_encrypts_own_frames())
         self._require_han().send_from_device(self, replace(frame, aps_encrypted=encrypted))
+
+    def send_frame(self, frame: AirFrame) -> None:
+        """Send a frame the device originates (APS-encrypted as its send path decides)."""
+        self._send(frame)
+
+    def call_soon(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the device's loop after the current frame has been handled."""
+        loop = self._loop or asyncio.get_running_loop()
+        loop.call_soon(fn)
 
     def _reply(self, request: AirFrame, payload: bytes, *, encrypted: bool | None = None) -> None:
         """A response copies the request's encryption (``emberAfSendResponseWithCallback``)."""

@@ -114,3 +114,25 @@ def default_authority() -> SigningAuthority:
         if _default is None:
             _default = SigningAuthority()
         return _default
+
+
+#: Where ``harness image build-samples`` writes the certificates below (under firmware_images/).
+CERTIFICATE_DIR = "keys/emulator-signing"
+
+
+def certificate_file_name(eui64: bytes) -> str:
+    """``keys/emulator-signing/TEST-ONLY-000D6F000B123451.pem``: a device's certificate, by EUI-64."""
+    return f"{CERTIFICATE_DIR}/TEST-ONLY-{bytes(eui64).hex().upper()}.pem"
+
+
+def certificate_files(eui64s: list[bytes]) -> dict[str, bytes]:
+    """The authority's CA certificate and each device's signing certificate (never a key), as files.
+
+    What an emulated rig names as its devices' ``signing_certificate``: the harness verifies each
+    device's CS09 with it, as a lab does with the certificate its device's maker supplies.
+    """
+    authority = default_authority()
+    files = {f"{CERTIFICATE_DIR}/TEST-ONLY-emulator-ca.pem": authority.certificate_pem}
+    for eui64 in eui64s:
+        files[certificate_file_name(eui64)] = authority.credentials(eui64).certificate_pem
+    return files

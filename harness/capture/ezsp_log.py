@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -46,6 +47,8 @@ class EzspFrameLog:
         self._logger = logging.getLogger(EZSP_LOGGER)
         self._own_level: int | None = None
         self._file: TextIO | None = None
+        #: bellows logs from the thread of whichever loop sent or received the frame: one line at a time.
+        self._lock = threading.Lock()
         self.path: Path | None = None
         self.frames = 0
 
@@ -77,11 +80,16 @@ class EzspFrameLog:
             for prefix, arrow in _DIRECTIONS:
                 if message.startswith(prefix):
                     frame = _KEY_SHAPED.sub(REDACTED, self._redact(message[len(prefix):].strip()))
-                    self._file.write(f"{record.created:.6f} {arrow} {frame}\n")
-                    self._file.flush()
-                    self.frames += 1
+                    self._write(f"{record.created:.6f} {arrow} {' '.join(frame.splitlines())}\n")
                     break
         return record.levelno >= self._threshold()
+
+    def _write(self, line: str) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line)
+                self._file.flush()
+                self.frames += 1
 
     def start_capture(self, directory: Path, test_id: str, *, keys: bool = False) -> Path:
         """Log into ``directory/<test id>.ezsp.log`` from now on (the previous file is closed)."""
@@ -91,16 +99,19 @@ class EzspFrameLog:
         self.install()
         self.path = Path(directory) / f"{capture_file_stem(test_id)}{EZSP_LOG_SUFFIX}"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", encoding="utf-8")
-        self._file.write(f"# EZSP frames between the host and the radio during {self._redact(test_id)}\n"
-                         "# <time, s since the epoch> <'>' host to radio | '<' radio to host> <frame>\n")
-        self._file.flush()
+        file = self.path.open("w", encoding="utf-8")
+        file.write(f"# EZSP frames between the host and the radio during {self._redact(test_id)}\n"
+                   "# <time, s since the epoch> <'>' host to radio | '<' radio to host> <frame>\n")
+        file.flush()
+        with self._lock:
+            self._file = file
         return self.path
 
     def stop_capture(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def read_frame_times(path: Path) -> list[float]:

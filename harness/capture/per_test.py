@@ -39,8 +39,14 @@ class CaptureSource(Protocol):
 
 
 def captures_directory(evidence_path: Path) -> Path:
-    """Where a run's captures go: ``captures/`` beside its evidence file."""
-    return evidence_path.parent / CAPTURES_DIRECTORY
+    """Where a run's captures go: ``captures/<evidence file's stem>/`` beside its evidence file.
+
+    One folder per evidence file, because runs that share a reports folder -- pytest-xdist's
+    workers (``evidence-gw0.json``, ``evidence-gw1.json``), the benches of ``harness signoff`` --
+    run the same tests on different radios with different keys: each needs its own files and its
+    own keys file.
+    """
+    return evidence_path.parent / CAPTURES_DIRECTORY / evidence_path.stem
 
 
 def begin_test_capture(source: CaptureSource | None, evidence_path: Path, nodeid: str, *, keys: bool) -> Path | None:

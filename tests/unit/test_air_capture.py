@@ -135,6 +135,6 @@ def test_each_test_gets_its_own_capture_beside_the_evidence(tmp_path: Path) -> N
         first = begin_test_capture(radio, evidence, "tests/a.py::test_one", keys=True)
         second = begin_test_capture(radio, evidence, "tests/a.py::test_two", keys=True)
         radio.stop_capture()
-    assert first == tmp_path / "reports" / "captures" / "tests-a.py-test_one.pcapng"
+    assert first == tmp_path / "reports" / "captures" / "evidence" / "tests-a.py-test_one.pcapng"
     assert second is not None and second.exists() and first.exists()
     assert begin_test_capture(None, evidence, "tests/a.py::test_three", keys=False) is None

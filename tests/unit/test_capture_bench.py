@@ -16,6 +16,7 @@ import pytest
 
 from harness.capture.ezsp_log import EZSP_LOGGER, EzspFrameLog
 from harness.capture.keys_file import read_keys
+from harness.capture.per_test import captures_directory
 from harness.emulator.server import EmulatedRadio
 from harness.report.scan import find_secrets
 from harness.rig import load_rig
@@ -49,7 +50,7 @@ def test_a_bench_without_a_sniffer_writes_each_tests_ezsp_frames_redacted(pytest
         evidence = root / "reports" / "evidence.json"
         result = pytester.runpytest_subprocess("--rig=bench", f"--evidence={evidence}", "--log-level=DEBUG")
     result.assert_outcomes(passed=2)
-    captures = evidence.parent / "captures"
+    captures = captures_directory(evidence)
     logs = sorted(captures.iterdir())
     assert [p.name for p in logs] == ["test_bench.py-test_first.ezsp.log", "test_bench.py-test_second.ezsp.log"]
     first, second = (p.read_text() for p in logs)
@@ -61,7 +62,7 @@ def test_a_bench_without_a_sniffer_writes_each_tests_ezsp_frames_redacted(pytest
     assert not re.search(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}", first + second), "... with no key in clear"
     records = {t["nodeid"]: t["captures"] for t in json.loads(evidence.read_text())["tests"]}
     (record,) = records["test_bench.py::test_second"]
-    assert record["file"] == "captures/test_bench.py-test_second.ezsp.log" and record["keys_file"] == ""
+    assert record["file"] == "captures/evidence/test_bench.py-test_second.ezsp.log" and record["keys_file"] == ""
     assert record["format"] == "EZSP frame log" and record["frames"] == second.count("\n") - 2
 
 
@@ -101,12 +102,12 @@ def test_a_bench_with_a_sniffer_captures_each_tests_air_and_writes_keys_only_whe
         evidence = root / "reports" / "evidence.json"
         result = pytester.runpytest_subprocess("--rig=bench", f"--evidence={evidence}")
     result.assert_outcomes(passed=2)
-    captures = evidence.parent / "captures"
+    captures = captures_directory(evidence)
     assert sorted(p.name for p in captures.iterdir()) == [
         "test_bench.py-test_first.pcapng", "test_bench.py-test_second.pcapng", "zigbee-keys.txt"]
     records = {t["nodeid"]: t["captures"] for t in json.loads(evidence.read_text())["tests"]}
     (first,) = records["test_bench.py::test_first"]
     assert first["format"] == "802.15.4 pcapng" and first["source"] == f"sniffer {stick.port}"
-    assert first["frames"] > 50 and first["keys_file"] == "captures/zigbee-keys.txt"  # the joins
+    assert first["frames"] > 50 and first["keys_file"] == "captures/evidence/zigbee-keys.txt"  # the joins
     assert [label for _, label in read_keys(captures / "zigbee-keys.txt")] == [
         "network key", "link key ihd1 (install code)", "link key ppmid1 (install code)"]

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from harness.capture.keys_file import KEYS_FILE_NAME, read_keys
+from harness.capture.per_test import captures_directory
 from harness.report.standalone import write_page
 from tests.fixtures.conformance_run import ConformanceRun, planted_run
 from tests.fixtures.tsharkcheck import (
@@ -60,13 +61,13 @@ def capture_of(run: ConformanceRun, entry: dict[str, Any]) -> Path:
 
 
 def keys(run: ConformanceRun) -> Path:
-    return run.evidence.parent / "captures" / KEYS_FILE_NAME
+    return captures_directory(run.evidence) / KEYS_FILE_NAME
 
 
 def test_every_test_of_the_rig_has_its_own_capture_beside_the_evidence(run: ConformanceRun, tests) -> None:
     captured = [capture_of(run, entry) for entry in tests]
     assert len(set(captured)) == len(tests) > 20
-    assert all(path.is_file() and path.parent == run.evidence.parent / "captures" for path in captured)
+    assert all(path.is_file() and path.parent == captures_directory(run.evidence) for path in captured)
     assert keys(run).is_file()
     assert sorted(run.evidence.parent.glob("captures/*.pcapng")) == sorted(captured)
 

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import bellows.types
 import pytest
 
 import harness.hub
@@ -336,6 +337,24 @@ async def test_the_network_is_formed_as_a_smart_energy_trust_centre(rig):
         assert security.smart_energy, security.line()
         assert security.line().startswith("trust centre: Smart Energy trust centre (global TC link key no, hashed")
         assert "TC key requests DENY_TC_KEY_REQUESTS, app key requests ALLOW_APP_KEY_REQUESTS" in security.line()
+
+
+async def test_the_trust_centre_refuses_nwk_leave_requests_as_every_se_profile_does(rig):
+    # Reference §5: every SE security profile sets NWK_LEAVE_REQUEST_NOT_ALLOWED (0x0100). The hub
+    # sets it through bellows' setValue; read back from the NCP through bellows' getValue.
+    async with emulated(rig) as (radio, hub):
+        ncp_value = await radio.acall(
+            lambda: radio.ncp.state.values[bellows.types.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK])
+        assert int.from_bytes(ncp_value, "little") & 0x0100
+        assert await hub.app.extended_security_bitmask() == int.from_bytes(ncp_value, "little")
+        security = await hub.app.trust_centre_security()
+        assert security.leave_requests_refused
+        assert "NWK leave requests refused" in security.line()
+        # The bit lives in the NCP's RAM: after a reset it is gone until the host sets it again.
+        await radio.acall(lambda: radio.ncp.state.values.update(
+            {bellows.types.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK: b"\x00\x00"}))
+        security = await hub.app.trust_centre_security()
+        assert not security.smart_energy and "NWK leave requests accepted" in security.line()
 
 
 async def test_every_frame_of_a_transfer_says_whether_it_was_aps_encrypted(rig):

@@ -262,6 +262,7 @@ class EmulatedRadio:
                 lambda name: self.frame_log.note("to-host", "WITHHELD", name),
             )
         self.frame_log.ezsp_namer = ncp.dispatcher.frame_name
+        ncp.note = self.frame_log.note
         self._ncp = ncp
         air = self._make_air(ncp, loop)
         if air is not None:

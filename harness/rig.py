@@ -151,6 +151,11 @@ class DeviceEmulation:
     #: The unit the emulated firmware reads MinimumBlockPeriod in: "ms" (Gecko SDK) or "s" (EmberZNet 5.7).
     min_block_period_unit: str = "ms"
     needs_esi: bool = False            # registration needs an ESI (a DRLC server found by broadcast Match_Desc)
+    #: Registration's periodic re-run (ESI discovery, time read): 3 h on a real device (reference §3).
+    registration_period_s: float = 3 * 3600.0
+    #: Delay before the first trust-centre keep-alive check, for a device whose profile runs it
+    #: (a real device: Base + Jitter, 2 min + up to 60 s).
+    keep_alive_first_s: float = 120.0
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -576,6 +581,8 @@ class _RigReader:
             min_block_period_ms=table.integer("min_block_period_ms", 0, min=0, max=0xFFFF),
             min_block_period_unit=table.text("min_block_period_unit", "ms", choices=("ms", "s")),
             needs_esi=table.flag("needs_esi", False),
+            registration_period_s=table.number("registration_period_s", 3 * 3600.0, min=0.01, max=24 * 3600.0),
+            keep_alive_first_s=table.number("keep_alive_first_s", 120.0, min=0.0),
             max_data_size=table.integer("max_data_size", 64, min=1, max=255),
             uses_page_requests=table.flag("uses_page_requests", False),
             page_size=table.integer("page_size", 256, min=1, max=0xFFFF),

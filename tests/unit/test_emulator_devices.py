@@ -462,6 +462,7 @@ def test_behaviour_registry_names_and_descriptions() -> None:
         "sends_se_unencrypted",
         "acts_on_unencrypted_ota",
         "ignores_time_server",
+        "skips_keep_alive",
     ]
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name and cls.description and "\n" not in cls.description

@@ -99,6 +99,17 @@ class TenancyExpectations:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class KeepAliveExpectations:
+    """The device runs the trust-centre keep-alive (Silicon Labs' optional plugin): it reads the
+    CH's Keep-Alive server (Base, Jitter) APS-encrypted and keeps its link while it answers."""
+
+    #: From joining to the device's first Keep-Alive read (a real device: Base + Jitter, 2 min + 60 s).
+    first_read_within_s: float
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Profile:
     name: str
     path: Path
@@ -112,6 +123,8 @@ class Profile:
     attributes: tuple[AttributeExpectation, ...]
     ota: OtaClientExpectations
     tenancy: TenancyExpectations | None
+    #: None: the device does not run the keep-alive plugin (it is optional), so nothing is expected.
+    keep_alive: KeepAliveExpectations | None = None
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -147,6 +160,7 @@ def load_profile(path: Path) -> Profile:
         attributes=tuple(_read_attribute(entry) for entry in top.tables("attributes")),
         ota=_read_ota(top.table("ota")),
         tenancy=_read_tenancy(top.table("tenancy")) if top.has("tenancy") else None,
+        keep_alive=_read_keep_alive(top.table("keep_alive")) if top.has("keep_alive") else None,
     )
     top.finish()
     return profile
@@ -277,6 +291,13 @@ def _read_ota(table: Table) -> OtaClientExpectations:
     )
     table.finish()
     return ota
+
+
+def _read_keep_alive(table: Table) -> KeepAliveExpectations:
+    first_read_within_s = table.number("first_read_within_s", 180.0, min=0.1)
+    source, confidence = _provenance(table)
+    table.finish()
+    return KeepAliveExpectations(first_read_within_s=first_read_within_s, source=source, confidence=confidence)
 
 
 def _read_tenancy(table: Table) -> TenancyExpectations:

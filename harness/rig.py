@@ -155,6 +155,11 @@ class DeviceEmulation:
     #: 0xFFFFFFFF, and the least wait for a concrete upgrade time. An emulated rig shortens them.
     upgrade_reask_s: float = 3600.0
     upgrade_min_wait_s: float = 3.0
+    #: Registration's periodic re-run (ESI discovery, time read): 3 h on a real device (reference §3).
+    registration_period_s: float = 3 * 3600.0
+    #: Delay before the first trust-centre keep-alive check, for a device whose profile runs it
+    #: (a real device: Base + Jitter, 2 min + up to 60 s).
+    keep_alive_first_s: float = 120.0
     max_data_size: int = 64
     uses_page_requests: bool = False
     page_size: int = 256
@@ -599,6 +604,8 @@ class _RigReader:
             needs_esi=table.flag("needs_esi", False),
             upgrade_reask_s=table.number("upgrade_reask_s", 3600.0, min=0.1),
             upgrade_min_wait_s=table.number("upgrade_min_wait_s", 3.0, min=0.0),
+            registration_period_s=table.number("registration_period_s", 3 * 3600.0, min=0.01, max=24 * 3600.0),
+            keep_alive_first_s=table.number("keep_alive_first_s", 120.0, min=0.0),
             max_data_size=table.integer("max_data_size", 64, min=1, max=255),
             uses_page_requests=table.flag("uses_page_requests", False),
             page_size=table.integer("page_size", 256, min=1, max=0xFFFF),

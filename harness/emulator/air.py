@@ -17,7 +17,7 @@ Direction of calls:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ class AirFrame:
     ``broadcast`` is True. ``aps_encrypted`` says whether the APS payload travelled encrypted with
     the sender's link key (APS security, Zigbee 4.4.1); the NCP sets it from the host's APS options
     and reports it back in ``incomingMessageHandler``, devices set it on their own frames, and an
-    air capture reads it as the frame's APS security flag.
+    air capture reads it as the frame's APS security flag. ``aps_key`` is the link key the sender
+    secured the payload with (None when not APS-secured or not known): a receiver holding another
+    key cannot decrypt the frame and drops it, as a real APS layer does.
     """
 
     src_nwk: int
@@ -84,6 +86,7 @@ class AirFrame:
     payload: bytes
     broadcast: bool = False
     aps_encrypted: bool = False
+    aps_key: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @runtime_checkable

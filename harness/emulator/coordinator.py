@@ -17,6 +17,7 @@ import bellows.types as t
 from .air import COORDINATOR_NWK, ZDO_PROFILE, Air, AirFrame, JoinDecision
 from .ash import AshNcp, AshTimings, FrameObserver
 from .coordinator_zdo import CoordinatorZdo, Endpoint, eui64_from_display
+from .ezsp.cbke import cbke_state
 from .ezsp.dispatcher import EzspDispatcher, UnknownCommand
 from .ezsp.handlers import handler_table
 from .ezsp.status import Status
@@ -59,6 +60,10 @@ class EmulatedNcp:
         self.endpoints: dict[int, Endpoint] = {}
         self.known_devices: dict[int, bytes] = {}  # nwk -> display EUI-64, from trust-centre joins
         self.air: Air | None = None
+        #: Device frames dropped because they did not decrypt with the NCP's key for the device.
+        self.undecryptable_frames: list[AirFrame] = []
+        #: Where the NCP notes what it drops (direction, kind, detail): the radio's frame log.
+        self.note: Callable[[str, str, str], None] = lambda direction, kind, detail: None
         self._aps_counter = 0
         self._tasks: set[asyncio.Task] = set()
         self.zdo = CoordinatorZdo(nwk=COORDINATOR_NWK, eui64=nvram.eui64, endpoints=self.endpoints)
@@ -206,6 +211,8 @@ class EmulatedNcp:
         if self._answered_by_the_stack(frame):
             return
         eui = sender_eui64 or self.known_devices.get(frame.src_nwk, WILDCARD_EUI64)
+        if not self._decrypts(frame, eui):
+            return
         self.emit(
             "incomingMessageHandler",
             message_type=(
@@ -233,6 +240,33 @@ class EmulatedNcp:
             timestamp=0,
             message=frame.payload,
         )
+
+    def aps_link_key_for(self, eui64: bytes) -> bytes | None:
+        """The link key this NCP secures a device's APS frames with: the device's key-table entry
+        (its install-code key as the host imported it, or the key CBKE wrote over it), else the
+        transient key the host set for its join; None when the NCP holds neither."""
+        entry = cbke_state(self).link_key_for(eui64)
+        if entry is not None:
+            return entry.reveal_bytes()
+        return self.state.transient_keys.get(bytes(eui64))
+
+    def _decrypts(self, frame: AirFrame, eui64: bytes) -> bool:
+        """Whether an APS-secured frame from a device decrypts with the key this NCP holds for it.
+
+        A real APS layer drops a frame whose MIC does not verify and tells the host nothing: after
+        CBKE a device still securing with its install-code key (a stale key) is not heard. The drop
+        is kept in the frame log (``APS-UNDECRYPTABLE``) so a test or a reader of the log sees it.
+        """
+        if not frame.aps_encrypted or frame.aps_key is None:
+            return True
+        expected = self.aps_link_key_for(eui64)
+        if expected is None or expected == frame.aps_key:
+            return True
+        self.undecryptable_frames.append(frame)
+        self.note("to-host", "APS-UNDECRYPTABLE",
+                  f"cluster 0x{frame.cluster_id:04X} from 0x{frame.src_nwk:04X} ({eui64.hex(':').upper()}): "
+                  "secured with a key other than the NCP's key-table entry for the device; dropped")
+        return False
 
     def _answered_by_the_stack(self, frame: AirFrame) -> bool:
         """A device's Match_Desc_req to us is answered by the NCP's own ZDO, as EmberZNet does,

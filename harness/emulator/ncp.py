@@ -119,13 +119,20 @@ def _network_fields(saved: dict[str, Any]) -> dict[str, Any]:
     return {k: bytes.fromhex(v) if k in _HEX_FIELDS else v for k, v in saved.items()}
 
 
+#: Values an EmberZNet NCP reports before the host sets them. The extended security bitmask lives
+#: in RAM: it starts clear after every reset, and a trust centre sets its bits again after each start.
+DEFAULT_VALUES: dict[int, bytes] = {
+    t.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK: b"\x00\x00",
+}
+
+
 @dataclass(slots=True)
 class RuntimeState:
     """What a reset forgets."""
 
     network_up: bool = False
     configuration: dict[int, int] = field(default_factory=lambda: dict(DEFAULT_CONFIGURATION))
-    values: dict[int, bytes] = field(default_factory=dict)
+    values: dict[int, bytes] = field(default_factory=lambda: dict(DEFAULT_VALUES))
     policies: dict[int, int] = field(default_factory=dict)
     transient_keys: dict[bytes, bytes] = field(default_factory=dict, repr=False)  # display EUI -> key
     initial_security: Any = None  # EmberInitialSecurityState waiting for formNetwork

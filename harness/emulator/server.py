@@ -263,6 +263,7 @@ class EmulatedRadio:
                 lambda name: self.frame_log.note("to-host", "WITHHELD", name),
             )
         self.frame_log.ezsp_namer = ncp.dispatcher.frame_name
+        ncp.note = self.frame_log.note
         self._ncp = ncp
         air = self._make_air(ncp, loop)
         if air is not None:
@@ -486,6 +487,7 @@ def build_virtual_han(
         LOGGER.info("harness.emulator.han is not available: the NCP runs with an empty air")
         return None
     from harness.emulator.devices import EmulatedDevice, settings_from_rig
+    from harness.emulator.devices.settings import timings_from_rig
     from harness.emulator.han import VirtualHan
 
     han = VirtualHan(ncp, latency_s=latency_s, rng=rng, loop=loop, loss=loss)
@@ -493,8 +495,9 @@ def build_virtual_han(
         for dut in rig.devices:
             if dut.emulation is None:
                 continue
-            settings = settings_from_rig(dut, rig.profile_for(dut), supplier_key=rig.supplier_key)
-            han.add(EmulatedDevice(settings))
+            profile = rig.profile_for(dut)
+            settings = settings_from_rig(dut, profile, supplier_key=rig.supplier_key)
+            han.add(EmulatedDevice(settings, timings=timings_from_rig(dut, profile)))
     return han
 
 

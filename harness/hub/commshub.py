@@ -186,6 +186,9 @@ class CommsHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._collected: set[str] = set()
         self._admitted: set[str] = set()
+        #: Announces (rejoins, reboots) from devices already admitted: name -> times; and who waits for one.
+        self.reannounced: dict[str, list[float]] = {}
+        self._reannounce_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.reconnects = 0
         #: CBKE (Key Establishment server on the SE endpoint) for devices whose rig entry requires it.
         self.key_establishment = KeyEstablishmentServer(
@@ -734,6 +737,52 @@ class CommsHub:
             confidence="medium",
         )
 
+    async def wait_reannounce(self, name: str, *, since: int, timeout: float) -> bool:
+        """True once the admitted device has announced itself again (a rejoin or a reboot) more
+        than ``since`` times in this run; False after ``timeout``."""
+        if len(self.reannounced.get(name, [])) > since:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._reannounce_waiters.setdefault(name, []).append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def wait_keep_alive(self, name: str, *, within_s: float, then_watch_s: float) -> CheckRecord:
+        """Whether the device checks its link with the CH's Keep-Alive server and keeps it, as evidence.
+
+        A device running Silicon Labs' trust-center-keepalive plugin reads Base and Jitter,
+        APS-encrypted, from the CH's Keep-Alive server; while the CH answers it stays on the
+        network, and after three failures in a row it rejoins through the trust centre
+        (reference/real-device-behaviour.md §5). So: the first read within ``within_s`` (this run),
+        answered, and no rejoin announce from the device in the ``then_watch_s`` that follow.
+        """
+        read = await self.se_services.wait_keep_alive_read(name, within_s)
+        rejoined = False
+        if read is not None and read.encrypted:
+            rejoined = await self.wait_reannounce(name, since=len(self.reannounced.get(name, [])),
+                                                  timeout=then_watch_s)
+        if read is None:
+            observed = f"it never read the CH's Keep-Alive server (waited {within_s:g} s)"
+        elif not read.encrypted:
+            observed = "it read the Keep-Alive server without APS encryption"
+        elif rejoined:
+            observed = f"it read Base and Jitter APS-encrypted, then rejoined within {then_watch_s:g} s"
+        else:
+            observed = (f"it read Base and Jitter APS-encrypted and kept its link (no rejoin in the "
+                        f"following {then_watch_s:g} s)")
+        passed = read is not None and read.encrypted and not rejoined
+        return CheckRecord(
+            name="trust-centre keep-alive", device=name,
+            rule="the device reads the CH's Keep-Alive server (Base, Jitter) APS-encrypted and, answered, keeps "
+                 "its link; three failures in a row make it rejoin through the trust centre",
+            observed=observed, outcome=Outcome.PASS if passed else Outcome.FAIL,
+            source="Silicon Labs trust-center-keepalive.c (reference/real-device-behaviour.md §5)",
+            confidence="medium",
+        )
+
     async def probe_unencrypted_ota_command(self, name: str, *, window_s: float) -> UnsecuredProbe:
         """Send the device an Image Notify WITHOUT APS encryption and watch ``window_s`` for what it does.
 
@@ -791,6 +840,10 @@ class CommsHub:
         if name is None or name not in self._admitted:
             return  # a first join: join() says so itself
         self.gpf.note_cause(name, "rejoined (announce)")
+        self.reannounced.setdefault(name, []).append(self._clock())
+        for waiter in self._reannounce_waiters.pop(name, []):
+            if not waiter.done():
+                waiter.set_result(None)
         self._ota_for(name).device_announced()
 
     # ------------------------------------------------------------------ images and OTA

@@ -20,6 +20,7 @@ Two facts about zigpy 2.4.0 shape this module (both read from its source):
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from zigpy.zcl import Cluster, foundation
 
 from harness.hub.se_security import needs_aps_encryption
 from harness.hub.settings import HubSettings
+
+LOGGER = logging.getLogger(__name__)
 
 #: Smart Energy profile id (ZSE 1.x).
 SE_PROFILE = 0x0109
@@ -211,6 +214,35 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         finally:
             del ezsp.setInitialSecurityState  # back to the EZSP command
 
+    async def start_network(self) -> None:
+        """bellows' start-up, then the Smart Energy trust centre's extended security bit.
+
+        Every SE security profile sets NWK_LEAVE_REQUEST_NOT_ALLOWED (Silicon Labs
+        ``security-config.h``, reference §5): the CH's router ignores a NWK Leave request. The NCP
+        keeps the bit in RAM only, so a Silicon Labs trust centre sets it again after every start
+        (``network-creator-security``); the hub does the same, through ``setValue``.
+        """
+        await super().start_network()
+        await self.set_extended_security_bits(SE_TC_EXTENDED_SECURITY)
+
+    async def set_extended_security_bits(self, bits: int) -> None:
+        """OR ``bits`` into the NCP's extended security bitmask (VALUE_EXTENDED_SECURITY_BITMASK)."""
+        ezsp = self._ezsp
+        current = await self.extended_security_bitmask()
+        value = (current or 0) | bits
+        (status,) = await ezsp.setValue(valueId=bt.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK,
+                                        value=value.to_bytes(2, "little"))
+        if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK:
+            # Not fatal: the rig check's trust-centre line then says "NOT a Smart Energy trust centre".
+            LOGGER.warning("the NCP refused the extended security bitmask 0x%04X: setValue answered %r", value, status)
+
+    async def extended_security_bitmask(self) -> int | None:
+        """The NCP's extended security bitmask, or None when it does not report one."""
+        status, value = await self._ezsp.getValue(valueId=bt.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK)
+        if bt.sl_Status.from_ember_status(status) != bt.sl_Status.OK or len(value) < 2:
+            return None
+        return int.from_bytes(bytes(value)[:2], "little")
+
     async def keep_link_key(self, ieee: t.EUI64, key: bytes) -> str | None:
         """Keep a device's install-code key in the NCP's key table, where an SE trust centre keeps it
         and where the NCP's CBKE later overwrites it (reference §5); the join itself still uses the
@@ -263,6 +295,7 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
             tc_key_requests=decision_name(await policy(bt.EzspPolicyId.TC_KEY_REQUEST_POLICY)),
             app_key_requests=decision_name(await policy(bt.EzspPolicyId.APP_KEY_REQUEST_POLICY)),
             join_policy=await policy(bt.EzspPolicyId.TRUST_CENTER_POLICY),
+            extended_bitmask=await self.extended_security_bitmask(),
         )
 
     @property
@@ -338,6 +371,12 @@ _KEPT_SECURITY_BITS = (bt.EmberInitialSecurityBitmask.HAVE_TRUST_CENTER_EUI64
                        | bt.EmberInitialSecurityBitmask.NO_FRAME_COUNTER_RESET)
 
 
+#: The extended security bit every Smart Energy security profile sets (Silicon Labs
+#: ``EMBER_NWK_LEAVE_REQUEST_NOT_ALLOWED``, ``ember-types.h``): a router discards NWK Leave requests.
+NWK_LEAVE_REQUEST_NOT_ALLOWED = 0x0100
+SE_TC_EXTENDED_SECURITY = NWK_LEAVE_REQUEST_NOT_ALLOWED
+
+
 def smart_energy_security(state: bt.EmberInitialSecurityState) -> bt.EmberInitialSecurityState:
     """bellows' Zigbee 3.0 initial security state turned into an SE trust centre's (same keys)."""
     kept = bt.EmberInitialSecurityBitmask(int(state.bitmask) & int(_KEPT_SECURITY_BITS))
@@ -353,17 +392,29 @@ class TrustCentreSecurity:
     tc_key_requests: str
     app_key_requests: str
     join_policy: int
+    #: The extended security bitmask, None when the NCP does not report one.
+    extended_bitmask: int | None = None
+
+    @property
+    def leave_requests_refused(self) -> bool:
+        return self.extended_bitmask is not None and bool(self.extended_bitmask & NWK_LEAVE_REQUEST_NOT_ALLOWED)
 
     @property
     def smart_energy(self) -> bool:
-        return (not self.global_link_key and not self.hashed_link_key
+        return (not self.global_link_key and not self.hashed_link_key and self.leave_requests_refused
                 and self.tc_key_requests == "DENY_TC_KEY_REQUESTS" and self.app_key_requests == "ALLOW_APP_KEY_REQUESTS")
 
     def line(self) -> str:
         verdict = "Smart Energy trust centre" if self.smart_energy else "NOT a Smart Energy trust centre"
         return (f"trust centre: {verdict} (global TC link key {'yes' if self.global_link_key else 'no'}, hashed TC "
                 f"link key {'yes' if self.hashed_link_key else 'no'}, TC key requests {self.tc_key_requests}, app key "
-                f"requests {self.app_key_requests}, join policy 0x{self.join_policy:04X})")
+                f"requests {self.app_key_requests}, NWK leave requests {self._leave_requests()}, join policy "
+                f"0x{self.join_policy:04X})")
+
+    def _leave_requests(self) -> str:
+        if self.extended_bitmask is None:
+            return "unknown (no extended security bitmask)"
+        return "refused" if self.leave_requests_refused else "accepted"
 
 
 def zigpy_eui64(display: bytes) -> t.EUI64:

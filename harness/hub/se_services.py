@@ -92,7 +92,8 @@ class SeServices:
     clock: Callable[[], float] = time.time
     started: float = field(default_factory=time.time)
     reads: list[ServedRead] = field(default_factory=list)
-    _time_waiters: dict[str, list[asyncio.Future[None]]] = field(default_factory=dict)
+    #: (device, cluster) -> futures waiting for the device's first read of that cluster.
+    _waiters: dict[tuple[str, int], list[asyncio.Future[None]]] = field(default_factory=dict)
 
     CLUSTERS = frozenset({KEY_ESTABLISHMENT_CLUSTER, TIME_CLUSTER, KEEP_ALIVE_CLUSTER})
 
@@ -124,23 +125,41 @@ class SeServices:
         ]
         served = ServedRead(device, cluster, tuple(attribute_ids), self.clock(), encrypted)
         self.reads.append(served)
-        if self.time_reads(device) and device in self._time_waiters:
-            for waiter in self._time_waiters.pop(device):
+        key = (device, cluster)
+        if key in self._waiters and self._reads_of(device, cluster):
+            for waiter in self._waiters.pop(key):
                 if not waiter.done():
                     waiter.set_result(None)
         return records
 
     async def wait_time_read(self, device: str, timeout: float) -> bool:
         """True once the device has read the CH's Time and TimeStatus (in this run), False after ``timeout``."""
-        if self.time_reads(device):
+        return await self._wait_read(device, TIME_CLUSTER, timeout)
+
+    async def wait_keep_alive_read(self, device: str, timeout: float) -> ServedRead | None:
+        """The device's first read of Base and Jitter (in this run), or None after ``timeout``."""
+        await self._wait_read(device, KEEP_ALIVE_CLUSTER, timeout)
+        reads = self.keep_alive_reads(device)
+        return reads[0] if reads else None
+
+    async def _wait_read(self, device: str, cluster: int, timeout: float) -> bool:
+        if self._reads_of(device, cluster):
             return True
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._time_waiters.setdefault(device, []).append(waiter)
+        self._waiters.setdefault((device, cluster), []).append(waiter)
         try:
             await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
             return False
         return True
+
+    def keep_alive_reads(self, device: str) -> list[ServedRead]:
+        """The device's reads of the Keep-Alive server's Base and Jitter."""
+        return self._reads_of(device, KEEP_ALIVE_CLUSTER)
+
+    def _reads_of(self, device: str, cluster: int) -> list[ServedRead]:
+        return self.time_reads(device) if cluster == TIME_CLUSTER else [
+            r for r in self.reads if r.device == device and r.cluster == cluster and {0x0000, 0x0001} <= set(r.attributes)]
 
     def time_reads(self, device: str) -> list[ServedRead]:
         """The device's reads of Time and TimeStatus (the run has one hub, so this is the run's)."""

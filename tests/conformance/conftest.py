@@ -101,15 +101,23 @@ class Windows:
 
     patience: float | None
     quiet: float
+    #: The rig's ``[hub] ota_stall_s``, None when the rig leaves it to each profile.
+    ota_stall_s: float | None = None
 
     def cap(self, seconds: float) -> float:
         return seconds if self.patience is None else min(seconds, self.patience)
 
     def ota_overrides(self, profile: Any) -> dict[str, float]:
-        """OtaServeSettings overrides: the profile's timeouts, capped by --patience."""
+        """OtaServeSettings overrides: the profile's timeouts, capped by --patience.
+
+        The stall window is the rig's ``[hub] ota_stall_s`` where the rig sets it (a bench's own
+        measure of its HAN beats a profile's), else the profile's ``block_timeout_s``; --patience
+        caps either, as it caps every wait of the suite (README, "Real benches").
+        """
         ota = profile.ota
+        stall = ota.block_timeout_s if self.ota_stall_s is None else self.ota_stall_s
         return {
-            "stall_timeout_s": self.cap(ota.block_timeout_s),
+            "stall_timeout_s": self.cap(stall),
             "query_timeout_s": self.cap(ota.block_timeout_s),
             "final_block_timeout_s": self.cap(ota.block_timeout_s),
             "activation_timeout_s": self.cap(ota.activation_timeout_s),
@@ -118,7 +126,9 @@ class Windows:
 
 @pytest.fixture(scope="session")
 def windows(pytestconfig: pytest.Config) -> Windows:
-    return Windows(pytestconfig.getoption("patience"), pytestconfig.getoption("quiet_window"))
+    rig = _session_rig(pytestconfig)
+    return Windows(pytestconfig.getoption("patience"), pytestconfig.getoption("quiet_window"),
+                   ota_stall_s=None if rig is None else rig.hub.ota_stall_s)
 
 
 @pytest.fixture(scope="session", autouse=True)

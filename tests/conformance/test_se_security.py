@@ -15,6 +15,8 @@ from tests.fixtures.conformance_helpers import expect
 
 SE_SECURITY = ("ZigBee SE 1.x (07-5356) 5.4.6: APS security on the SE clusters; Silicon Labs util.c "
                "emberAfDetermineIfLinkSecurityIsRequired / emberAfProcessMessage")
+KEEP_ALIVE = ("Silicon Labs trust-center-keepalive.c: Keep-Alive 0x0025 read APS-encrypted, TC rejoin after three "
+              "failures (reference/real-device-behaviour.md §5)")
 REGISTRATION = "Silicon Labs smart-energy-registration.c: time source (Master or Synchronized), read after CBKE"
 
 
@@ -40,6 +42,18 @@ async def test_device_ignores_an_unencrypted_ota_server_command(hub, dut, window
 @pytest.mark.spec(REGISTRATION, "GBCS: the CH is the HAN's time source")
 async def test_device_takes_its_time_from_the_ch(hub, dut, windows, present):
     record = await hub.wait_time_taken_from_ch(dut.name, windows.cap(dut_profile_window(hub, dut)))
+    hub.evidence.add(record)
+    expect(record)
+
+
+@pytest.mark.spec(KEEP_ALIVE, SE_SECURITY)
+async def test_device_keeps_its_link_with_the_ch_keep_alive_server(hub, dut, windows, present):
+    # Only for a device whose profile says it runs the (optional) keep-alive plugin.
+    keep_alive = hub.profile(dut.name).keep_alive
+    if keep_alive is None:
+        pytest.skip(f"profile {hub.profile(dut.name).name!r} says the device does not run the trust-centre keep-alive")
+    record = await hub.wait_keep_alive(dut.name, within_s=windows.cap(keep_alive.first_read_within_s),
+                                       then_watch_s=windows.quiet)
     hub.evidence.add(record)
     expect(record)
 

@@ -228,6 +228,30 @@ async def test_the_ncp_key_table_read_through_bellows_holds_the_cbke_key(rig) ->
         assert key is not None and bytes(entries[0].key) == key.reveal()  # compared, never printed
 
 
+async def test_after_cbke_a_frame_secured_with_the_stale_install_code_key_does_not_decrypt(rig) -> None:
+    # After CBKE the NCP's key-table entry for the device is the CBKE key; a device that still
+    # secures its APS frames with the install-code key is not heard, as a real NCP drops a frame
+    # whose MIC does not verify, and the drop is in the radio's frame log.
+    read_time = bytes((0x00, 0x42, 0x00, 0x00, 0x00))  # ZCL Read Attributes, Time 0x0000
+    async with emulated(rig) as (radio, hub):
+        assert await hub.join(PPMID) is not None
+        device = radio.han.device(PPMID)
+        assert await device_key(radio, PPMID) is not None
+        assert await radio.acall(lambda: radio.ncp.undecryptable_frames) == [], "the CBKE key decrypts"
+        start = len(radio.frame_log)
+
+        def stale_key_send() -> None:
+            device.key_establishment.link_key = None  # back to the install-code key
+            device.send_zcl(0x000A, read_time)
+
+        await radio.acall(stale_key_send)
+        dropped = await asyncio.to_thread(
+            radio.frame_log.wait_for, lambda r: r.frame_type == "APS-UNDECRYPTABLE", timeout=10, start=start)
+        assert "cluster 0x000A" in (dropped.detail or "")
+        frames = await radio.acall(lambda: list(radio.ncp.undecryptable_frames))
+        assert [(f.cluster_id, f.payload) for f in frames] == [(0x000A, read_time)]
+
+
 async def test_after_cbke_the_ch_opens_a_gbcs_tunnel_with_the_ppmid(rig) -> None:
     # Reference §7: the CHF finds the PPMID's Tunneling server and asks for a GBCS tunnel
     # (protocol 0x06, transfer size 1500), APS-encrypted; the device accepts it.

@@ -472,6 +472,7 @@ def test_behaviour_registry_names_and_descriptions() -> None:
         "cs09_bad_signature",
         "cs09_replays_counter",
         "cs09_before_activation",
+        "skips_keep_alive",
     ]
     for name, cls in BEHAVIOURS.items():
         assert cls.name == name and cls.description and "\n" not in cls.description

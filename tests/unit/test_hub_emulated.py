@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import bellows.types
 import pytest
 
 import harness.hub
@@ -35,6 +36,8 @@ from harness.ota.samples import ch_key_pair
 from harness.rig import load_rig
 from harness.secret import Secret
 from tests.fixtures.emulatedhub import PPMID, RIG_FILE, joined_hub
+
+IHD = "ihd1"
 
 TEST_SETTINGS = HubSettings(join_timeout_s=10, interview_timeout_s=10)
 
@@ -340,6 +343,24 @@ async def test_the_network_is_formed_as_a_smart_energy_trust_centre(rig):
         assert "TC key requests DENY_TC_KEY_REQUESTS, app key requests ALLOW_APP_KEY_REQUESTS" in security.line()
 
 
+async def test_the_trust_centre_refuses_nwk_leave_requests_as_every_se_profile_does(rig):
+    # Reference §5: every SE security profile sets NWK_LEAVE_REQUEST_NOT_ALLOWED (0x0100). The hub
+    # sets it through bellows' setValue; read back from the NCP through bellows' getValue.
+    async with emulated(rig) as (radio, hub):
+        ncp_value = await radio.acall(
+            lambda: radio.ncp.state.values[bellows.types.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK])
+        assert int.from_bytes(ncp_value, "little") & 0x0100
+        assert await hub.app.extended_security_bitmask() == int.from_bytes(ncp_value, "little")
+        security = await hub.app.trust_centre_security()
+        assert security.leave_requests_refused
+        assert "NWK leave requests refused" in security.line()
+        # The bit lives in the NCP's RAM: after a reset it is gone until the host sets it again.
+        await radio.acall(lambda: radio.ncp.state.values.update(
+            {bellows.types.EzspValueId.VALUE_EXTENDED_SECURITY_BITMASK: b"\x00\x00"}))
+        security = await hub.app.trust_centre_security()
+        assert not security.smart_energy and "NWK leave requests accepted" in security.line()
+
+
 async def test_every_frame_of_a_transfer_says_whether_it_was_aps_encrypted(rig):
     # Per frame, in the evidence: the CH's responses go out APS-encrypted (the hub's rule) and the
     # device's requests arrived so (the radio's view); the report sums it up per transfer.
@@ -388,3 +409,39 @@ async def test_a_device_that_needs_an_esi_registers_only_where_the_ch_has_one(ri
         else:
             await radio.acall(lambda: device.wait_for("registration_aborted", timeout=20))
             assert not await radio.acall(lambda: device.events.named("time_read_sent"))
+
+
+async def test_registration_repeats_esi_discovery_and_the_time_read_every_period(rig):
+    # Reference §3 item 7: ESI discovery, binding and the time read repeat every 3 h by default;
+    # the rig's registration_period_s shortens it.
+    again = rig_with_emulation(rig, needs_esi=True, registration_period_s=0.2)
+    again = replace(again, hub=replace(again.hub, esi_endpoint=True))
+    async with joined_hub(again, settings=TEST_SETTINGS) as (radio, hub):
+        device = radio.han.device(PPMID)
+        await radio.acall(lambda: device.wait_for(
+            "esi_found", where=lambda e: len(device.events.named("esi_found")) >= 2, timeout=10))
+        await radio.acall(lambda: device.wait_for(
+            "time_set", where=lambda e: len(device.events.named("time_set")) >= 2, timeout=10))
+        assert len(hub.se_services.time_reads(PPMID)) >= 2, "the CH served the repeated time read"
+
+
+async def test_without_a_keep_alive_server_a_keep_alive_device_tc_rejoins_after_three_failures(rig):
+    # Reference §5: a device running the keep-alive plugin (ihd1: its profile says so, the rig
+    # shortens its first check) that finds no Keep-Alive server counts a failure per check and,
+    # after three in a row, rejoins through the trust centre -- which the CH sees as a re-announce.
+    with EmulatedRadio(rig) as radio:
+        def no_keep_alive_server() -> None:
+            for number, endpoint in list(radio.ncp.endpoints.items()):
+                radio.ncp.endpoints[number] = replace(
+                    endpoint, input_clusters=tuple(c for c in endpoint.input_clusters if c != 0x0025))
+
+        async with await harness.hub.start(rig, port=radio.port, settings=TEST_SETTINGS) as hub:
+            await radio.acall(no_keep_alive_server)
+            assert await hub.join(IHD) is not None
+            device = radio.han.device(IHD)
+            failed = await radio.acall(lambda: device.wait_for(
+                "keep_alive_failed", where=lambda e: e.details["failures"] == 3, timeout=30))
+            assert "no Keep-Alive server" in failed.details["reason"]
+            await radio.acall(lambda: device.wait_for("keep_alive_tc_rejoin", timeout=10))
+            assert await hub.wait_reannounce(IHD, since=0, timeout=10), "the CH heard the rejoin's announce"
+            assert not hub.se_services.keep_alive_reads(IHD)

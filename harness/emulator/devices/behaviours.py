@@ -253,6 +253,10 @@ class Conformant:
         """Take the time from the CH's Time server after registration."""
         return True
 
+    def runs_keep_alive(self) -> bool:
+        """Run the trust-centre keep-alive, where the device's timings enable it."""
+        return True
+
 
 class NeverQueriesImage(Conformant):
     name = "never_queries_image"
@@ -499,6 +503,14 @@ class IgnoresTimeServer(Conformant):
         return False
 
 
+class SkipsKeepAlive(Conformant):
+    name = "skips_keep_alive"
+    description = "Built with the trust-centre keep-alive but never checks the CH's Keep-Alive server."
+
+    def runs_keep_alive(self) -> bool:
+        return False
+
+
 # -- the registry ---------------------------------------------------------------------------------
 
 B = TypeVar("B", bound=type[Conformant])
@@ -564,6 +576,7 @@ _BUILTINS: tuple[type[Conformant], ...] = (
     ActsOnUnencryptedOta,
     IgnoresTimeServer,
     *CS09_DEFECTS.values(),
+    SkipsKeepAlive,
 )
 for _builtin in _BUILTINS:
     register_behaviour(_builtin)

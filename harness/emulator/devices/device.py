@@ -661,7 +661,9 @@ class EmulatedDevice:
         if encrypted is None:
             encrypted = (needs_aps_security(frame.profile_id, frame.cluster_id) and not frame.broadcast
                          and self.behaviour.aps_encrypts_own_frames())
-        self._require_han().send_from_device(self, replace(frame, aps_encrypted=encrypted))
+        held = self.current_link_key() if encrypted else None
+        self._require_han().send_from_device(
+            self, replace(frame, aps_encrypted=encrypted, aps_key=held[0] if held is not None else None))
 
     def send_frame(self, frame: AirFrame) -> None:
         """Send a frame the device originates (APS-encrypted as its send path decides)."""

@@ -47,7 +47,9 @@ class KeepAliveClient:
 
     def start(self) -> None:
         device = self._device
-        if device.timings.keep_alive_first_s is None or (self._task is not None and not self._task.done()):
+        if device.timings.keep_alive_first_s is None or not device.behaviour.runs_keep_alive():
+            return
+        if self._task is not None and not self._task.done():
             return
         self._task = device.spawn(self._run(device.timings.keep_alive_first_s), name="keep-alive")
 

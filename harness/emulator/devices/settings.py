@@ -60,6 +60,10 @@ DEVICE_IDS: dict[str, int] = {"IHD": 0x0502, "PPMID": 0x0506, "HCALCS": 0x0504}
 DEFAULT_TENANCY_ATTRIBUTES: tuple[int, ...] = (0x0200, 0x0201)
 
 
+#: Silicon Labs' default registration period (ESI discovery, binding, time read), reference §3.
+REGISTRATION_PERIOD_S = 3 * 3600.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceTimings:
     """Every delay a device applies, named so tests scale them instead of patching globals."""
@@ -80,8 +84,10 @@ class DeviceTimings:
     query_interval_s: float | None = None
     #: With page requests: silence after which the missing part of a page is re-requested.
     page_timeout_s: float = 0.5
-    #: Periodic re-read of the CH's time (registration repeats it every 3 h on a real device;
-    #: None = only after joining).
+    #: Registration's periodic re-run: ESI discovery (where the device needs one) and the time read
+    #: repeat every 3 h on a real device (``..._ESI_DISCOVERY_PERIOD``, reference §3 item 7). Devices
+    #: built from a rig take the rig's ``registration_period_s`` (default: that 3 h, see
+    #: :func:`timings_from_rig`). None = only after joining.
     time_resync_s: float | None = None
     #: Trust-centre keep-alive (an optional Silicon Labs plugin): the delay before the first check,
     #: None = the device does not run it. A real device waits Base + Jitter (2 min + up to 60 s).
@@ -245,6 +251,18 @@ def attributes_from_profile(profile: Any, role: str) -> dict[tuple[int, bool, in
             continue
         extras[(expectation.cluster, is_server, expectation.attribute)] = (type_, value)
     return extras
+
+
+def timings_from_rig(dut: Any, profile: Any) -> DeviceTimings:
+    """DeviceTimings from a rig device's ``[devices.emulation]`` and its profile (duck-typed, as
+    :func:`settings_from_rig`): the registration period, and the keep-alive client's first check
+    for a device whose profile says it runs the (optional) keep-alive plugin."""
+    emulation = getattr(dut, "emulation", None)
+    runs_keep_alive = getattr(profile, "keep_alive", None) is not None
+    return DeviceTimings(
+        time_resync_s=float(getattr(emulation, "registration_period_s", REGISTRATION_PERIOD_S)),
+        keep_alive_first_s=float(getattr(emulation, "keep_alive_first_s", 120.0)) if runs_keep_alive else None,
+    )
 
 
 def settings_from_rig(dut: Any, profile: Any, *, supplier_key: Path | None = None, **overrides: Any) -> DeviceSettings:

@@ -135,6 +135,10 @@ class HubOptions:
     cbke_ephemeral_data_generate_time_s: int | None = None  # what the CH advertises (0..254 s)
     cbke_confirm_key_generate_time_s: int | None = None     # what the CH advertises (0..254 s)
     ota_stall_s: float | None = None            # silence after which the CH declares an OTA transfer failed
+    #: How long the conformance suite watches for something a device must NOT do (ask for a block of
+    #: an image it must refuse, act on an unencrypted command, rejoin while kept alive). None: the
+    #: suite's default, meant for real devices; ``--quiet-window`` wins over either.
+    quiet_window_s: float | None = None
     esi_endpoint: bool = False                  # an ESI endpoint (DRLC server) for IHDs that need one to register
 
 
@@ -556,6 +560,7 @@ class _RigReader:
                                                               max=254),
             cbke_confirm_key_generate_time_s=table.integer("cbke_confirm_key_generate_time_s", None, min=0, max=254),
             ota_stall_s=table.number("ota_stall_s", None, min=0.1),
+            quiet_window_s=table.number("quiet_window_s", None, min=0.1),
             esi_endpoint=table.flag("esi_endpoint", False),
         )
         if (timings.join_wait_s is not None and timings.join_window_s is not None

@@ -39,11 +39,12 @@ from tests.fixtures.conformance_helpers import read_version
 PATIENCE_HELP = ("cap, in seconds, on every window in which a conformance test waits for a device to act "
                  "(the CH's OTA stall and query timeouts, the activation window, the SECMP0056 read window). "
                  "Default: each device profile's own values.")
-QUIET_HELP = ("how long, in seconds, a conformance test watches for something a device must NOT do (ask for a "
-              "block of an image it must refuse). Default: %(default)s.")
 #: A client that takes up an offered image asks for its first block straight after the Query Next
 #: Image Response (ZCL OTA 11.13.4); a few seconds of silence is a refusal on any bench we know of.
 DEFAULT_QUIET_WINDOW_S = 3.0
+QUIET_HELP = ("how long, in seconds, a conformance test watches for something a device must NOT do (ask for a "
+              "block of an image it must refuse). Default: the rig's [hub] quiet_window_s, else "
+              f"{DEFAULT_QUIET_WINDOW_S:g}.")
 
 OTA_IMAGE_MARKER = ("ota_image(*purposes): run once per (device, image) pair the rig assigns for one of these "
                     "purposes (rig.images_for(dev, purpose)); the test takes `dut` and `image`.")
@@ -55,8 +56,7 @@ OTA_IMAGE_MARKER = ("ota_image(*purposes): run once per (device, image) pair the
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness")
     group.addoption("--patience", type=float, default=None, metavar="SECONDS", help=PATIENCE_HELP)
-    group.addoption("--quiet-window", type=float, default=DEFAULT_QUIET_WINDOW_S, metavar="SECONDS",
-                    help=QUIET_HELP)
+    group.addoption("--quiet-window", type=float, default=None, metavar="SECONDS", help=QUIET_HELP)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -124,10 +124,20 @@ class Windows:
         }
 
 
+def quiet_window(option: float | None, rig: Rig | None) -> float:
+    """The quiet window of the run: ``--quiet-window``, else the rig's ``[hub] quiet_window_s`` (a
+    bench's own measure of how soon its devices act), else the default for real devices."""
+    if option is not None:
+        return option
+    if rig is not None and rig.hub.quiet_window_s is not None:
+        return rig.hub.quiet_window_s
+    return DEFAULT_QUIET_WINDOW_S
+
+
 @pytest.fixture(scope="session")
 def windows(pytestconfig: pytest.Config) -> Windows:
     rig = _session_rig(pytestconfig)
-    return Windows(pytestconfig.getoption("patience"), pytestconfig.getoption("quiet_window"),
+    return Windows(pytestconfig.getoption("patience"), quiet_window(pytestconfig.getoption("quiet_window"), rig),
                    ota_stall_s=None if rig is None else rig.hub.ota_stall_s)
 
 

@@ -270,6 +270,8 @@ RIG_CASES = [
     ("hub generate time", replace("[[images]]", "[hub]\ncbke_confirm_key_generate_time_s = 300\n\n[[images]]"),
      "hub.cbke_confirm_key_generate_time_s", "300 is out of range 0..254"),
     ("hub stall", replace("[[images]]", "[hub]\nota_stall_s = 0\n\n[[images]]"), "hub.ota_stall_s", "out of range"),
+    ("hub quiet window", replace("[[images]]", "[hub]\nquiet_window_s = 0\n\n[[images]]"), "hub.quiet_window_s",
+     "out of range"),
     ("hub esi endpoint", replace("[[images]]", '[hub]\nesi_endpoint = "yes"\n\n[[images]]'), "hub.esi_endpoint",
      "expected true or false"),
     ("hub unknown key", replace("[[images]]", "[hub]\njoin_timeout = 3\n\n[[images]]"), "hub.join_timeout",

@@ -16,8 +16,8 @@ Timing: the hub (the plugin's ``hub`` fixture: NCP start, joins) is started once
 every async test and fixture of the suite runs on that session's event loop; the plugin hands each
 test's records to the evidence log at its teardown. Windows in which a device must act default to its
 profile; ``--patience`` caps them for a run where a silent device should fail fast (the
-defect-proof run), and ``--quiet-window`` is how long a test watches for something a device must
-NOT do.
+defect-proof run), and ``--quiet-window`` (else the rig's ``[hub] quiet_window_s``, else 3 s) is
+how long a test watches for something a device must NOT do.
 """
 
 from __future__ import annotations

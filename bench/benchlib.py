@@ -49,6 +49,7 @@ import harness.hub
 from harness.crypto.aes_mmo import add_install_code_crc
 from harness.emulator.frame_log import HOST_TO_NCP
 from harness.emulator.server import EmulatedRadio
+from harness.emulator.transport import PtyTransport, TcpTransport
 from harness.hub.images import OfferedImage
 from harness.hub.joins import admit
 from harness.hub.radio import HubApplication, NetworkIdentity, zigpy_config
@@ -196,8 +197,8 @@ class CountingRadio(EmulatedRadio):
         super().__init__(*args, **kwargs)
         self.line = LineCount()
 
-    def _build(self) -> None:
-        super()._build()
+    def _build(self) -> PtyTransport | TcpTransport:
+        transport = super()._build()
         line = self.line
         from_host = self._receive_from_host
 
@@ -226,6 +227,7 @@ class CountingRadio(EmulatedRadio):
 
         link._on_data = counted_delivery
         link.send = counted_send  # type: ignore[method-assign]
+        return transport
 
 
 def emulator_thread() -> threading.Thread:
@@ -371,23 +373,36 @@ def median(samples: list[float]) -> float:
 
 
 class _FirstRequest:
-    """CPU snapshot at the first Image Block/Page Request the host receives from any device."""
+    """CPU snapshot at the first Image Block/Page Request the host receives from any device.
+
+    Its zigpy listeners go once that request is seen (from the next turn of the loop, not from
+    inside zigpy's listener loop): a listener left in place would stay on every block's path for
+    both servers, and keep the harness's OTA server on zigpy's parser (a request listener it does
+    not own makes the hub hand the frame to zigpy).
+    """
 
     def __init__(self, emulator: threading.Thread) -> None:
         self.emulator = emulator
         self.at: CpuSnapshot | None = None
+        self._cancels: list[Callable[[], None]] = []
 
     def __call__(self, hdr: Any, cmd: Any) -> None:
         if self.at is None:
             self.at = CpuSnapshot.take(self.emulator)
+            asyncio.get_running_loop().call_soon(self._stop)
+
+    def _stop(self) -> None:
+        for cancel in self._cancels:
+            cancel()
+        self._cancels.clear()
 
     def listen(self, app: Any, devices: list[zigpy.device.Device]) -> Callable[[], None]:
-        cancels = [
+        self._cancels = [
             app.register_callback_listener(src=device, filters=[schema()], callback=self)
             for device in devices
             for schema in (Ota.ServerCommandDefs.image_block.schema, Ota.ServerCommandDefs.image_page.schema)
         ]
-        return lambda: [cancel() for cancel in cancels]
+        return self._stop
 
 
 @contextlib.asynccontextmanager

@@ -12,6 +12,9 @@ Two facts about zigpy 2.4.0 shape this module (both read from its source):
   before every unicast: a whole EZSP round trip per OTA block on a stop-and-wait link, for a
   flag that changes only when the host sets it. :class:`HubEzsp` remembers what the NCP holds per
   device and :class:`HubApplication` forgets it whenever it may have changed.
+* zigpy's ZCL schemas cost most of the host's CPU per OTA block.
+  :meth:`HubApplication.register_direct_handler` lets the OTA server read its per-block requests
+  itself, where zigpy would only have handed them to the OTA server's own listeners.
 * zigpy sends a cluster's commands from the same endpoint number as the device's destination
   endpoint. The CH must answer from its own endpoints (OTA server on the SE endpoint, Device
   Management on the GPF endpoint), so :func:`send_zcl` builds the frame from zigpy's command
@@ -265,7 +268,8 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
 
     def _handled_directly(self, packet: t.ZigbeePacket) -> bool:
         src = packet.src
-        if packet.profile_id != SE_PROFILE or not packet.src_ep or src is None or src.addr_mode != t.AddrMode.NWK:
+        if (packet.profile_id != SE_PROFILE or not packet.src_ep or not packet.dst_ep or src is None
+                or src.addr_mode != t.AddrMode.NWK):
             return False
         try:
             device = self.get_device(nwk=src.address)
@@ -296,8 +300,13 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
             device.lqi = packet.lqi
         if packet.rssi is not None:
             device.rssi = packet.rssi
-        if not device._should_filter_packet(packet):  # else a duplicate, dropped as zigpy drops it
+        if device._should_filter_packet(packet):
+            return True  # a duplicate, dropped as zigpy drops it
+        try:
             action()
+        except Exception as exc:  # noqa: BLE001 -- as zigpy's listener wrapper: logged, the radio link goes on
+            LOGGER.warning("Device %r: handling a frame on cluster 0x%04X failed - %r", device, packet.cluster_id, exc,
+                           exc_info=True)
         return True
 
     async def write_network_info(

@@ -220,15 +220,15 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         #: Run, in order, on every received frame before zigpy sees it; one returning True has
         #: consumed the frame (the APS-security refusal, the CH's SE attribute answers).
         self.frame_gates: list[Callable[[t.ZigbeePacket], bool]] = []
-        #: (device EUI-64, cluster id) -> the handler that reads that device's frames on that
+        #: cluster id -> device EUI-64 -> the handler that reads that device's frames on that
         #: cluster itself (see :meth:`register_direct_handler`).
-        self._direct_handlers: dict[tuple[t.EUI64, int], _DirectEntry] = {}
+        self._direct_handlers: dict[int, dict[t.EUI64, _DirectEntry]] = {}
 
     def packet_received(self, packet: t.ZigbeePacket) -> None:
         for gate in self.frame_gates:
             if gate(packet):
                 return
-        if self._direct_handlers and self._handled_directly(packet):
+        if packet.cluster_id in self._direct_handlers and self._handled_directly(packet):
             return
         super().packet_received(packet)
 
@@ -246,19 +246,21 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         own (``own_listeners``: their ``id()``) could take the frame -- one whose filters are all
         command schemas of other commands than ``schemas`` (the commands the handler reads; zigpy
         matches a listener by schema class) cannot -- and no one listens to the cluster object's
-        events. Before the handler runs, zigpy's own bookkeeping
-        for a received frame is done as zigpy does it (application ``handle_message`` listeners,
-        last seen, LQI and RSSI, the duplicate filter). The handler returns None for a frame it does
-        not read, before any of that, and zigpy then treats the frame as it always does.
+        events. The handler only reads the frame: it returns None for a frame it does not read, and
+        zigpy then treats the frame as it always does; else it returns the action, which runs after
+        zigpy's own bookkeeping for a received frame, done as zigpy does it (application
+        ``handle_message`` listeners, last seen, LQI and RSSI, the duplicate filter).
         Returns the call that removes the handler.
         """
-        key = (device.ieee, cluster)
+        handlers = self._direct_handlers.setdefault(cluster, {})
         entry = _DirectEntry(handler, schemas, own_listeners)
-        self._direct_handlers[key] = entry
+        handlers[device.ieee] = entry
 
         def remove() -> None:
-            if self._direct_handlers.get(key) is entry:
-                del self._direct_handlers[key]
+            if handlers.get(device.ieee) is entry:
+                del handlers[device.ieee]
+                if not handlers and self._direct_handlers.get(cluster) is handlers:
+                    del self._direct_handlers[cluster]
 
         return remove
 
@@ -275,7 +277,7 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
             device = self.get_device(nwk=src.address)
         except KeyError:
             return False
-        entry = self._direct_handlers.get((device.ieee, packet.cluster_id))
+        entry = self._direct_handlers[packet.cluster_id].get(device.ieee)
         if entry is None or not isinstance(device, SmartEnergyDevice) or not device.is_initialized:
             return False
         if device._requests or any(

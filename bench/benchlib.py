@@ -69,6 +69,9 @@ HARDWARE_RANGE = (0x1111, 0x1211)
 NEXT_VERSION = 0x00000102
 
 HUB_SETTINGS = HubSettings(join_timeout_s=20, interview_timeout_s=20)
+#: How long zigpy's ``update_firmware`` may take before the bench gives up on it (the harness's
+#: transfers end on their own: the hub's stall timer).
+ZIGPY_TRANSFER_LIMIT_S = 120.0
 
 #: UART framing used for the wire limit: start + 8 data + stop bits.
 BITS_PER_BYTE = 10
@@ -503,7 +506,12 @@ async def run_zigpy(rig: Rig, radio: CountingRadio, image_data: bytes, *, starte
         image = zigpy_image(image_data)
         tasks = [loop.create_task(d.update_firmware(image)) for d in devices]
         try:
-            statuses = await asyncio.gather(*ended.values())
+            try:
+                statuses = await asyncio.wait_for(asyncio.gather(*ended.values()), ZIGPY_TRANSFER_LIMIT_S)
+            except TimeoutError:
+                late = [d.name for d, f in zip(rig.devices, ended.values(), strict=True) if not f.done()]
+                raise RuntimeError(f"zigpy's update_firmware: no Upgrade End from {', '.join(late)} within "
+                                   f"{ZIGPY_TRANSFER_LIMIT_S:g} s") from None
             done = CpuSnapshot.take(emulator)
             commands = commands_since(radio, frames_before)
         finally:

@@ -49,6 +49,7 @@ import harness.hub
 from harness.crypto.aes_mmo import add_install_code_crc
 from harness.emulator.frame_log import HOST_TO_NCP
 from harness.emulator.server import EmulatedRadio
+from harness.emulator.transport import PtyTransport, TcpTransport
 from harness.hub.images import OfferedImage
 from harness.hub.joins import admit
 from harness.hub.radio import HubApplication, NetworkIdentity, zigpy_config
@@ -68,6 +69,9 @@ HARDWARE_RANGE = (0x1111, 0x1211)
 NEXT_VERSION = 0x00000102
 
 HUB_SETTINGS = HubSettings(join_timeout_s=20, interview_timeout_s=20)
+#: How long zigpy's ``update_firmware`` may take before the bench gives up on it (the harness's
+#: transfers end on their own: the hub's stall timer).
+ZIGPY_TRANSFER_LIMIT_S = 120.0
 
 #: UART framing used for the wire limit: start + 8 data + stop bits.
 BITS_PER_BYTE = 10
@@ -196,8 +200,8 @@ class CountingRadio(EmulatedRadio):
         super().__init__(*args, **kwargs)
         self.line = LineCount()
 
-    def _build(self) -> None:
-        super()._build()
+    def _build(self) -> PtyTransport | TcpTransport:
+        transport = super()._build()
         line = self.line
         from_host = self._receive_from_host
 
@@ -226,6 +230,7 @@ class CountingRadio(EmulatedRadio):
 
         link._on_data = counted_delivery
         link.send = counted_send  # type: ignore[method-assign]
+        return transport
 
 
 def emulator_thread() -> threading.Thread:
@@ -371,23 +376,36 @@ def median(samples: list[float]) -> float:
 
 
 class _FirstRequest:
-    """CPU snapshot at the first Image Block/Page Request the host receives from any device."""
+    """CPU snapshot at the first Image Block/Page Request the host receives from any device.
+
+    Its zigpy listeners go once that request is seen (from the next turn of the loop, not from
+    inside zigpy's listener loop): a listener left in place would stay on every block's path for
+    both servers, and keep the harness's OTA server on zigpy's parser (a request listener it does
+    not own makes the hub hand the frame to zigpy).
+    """
 
     def __init__(self, emulator: threading.Thread) -> None:
         self.emulator = emulator
         self.at: CpuSnapshot | None = None
+        self._cancels: list[Callable[[], None]] = []
 
     def __call__(self, hdr: Any, cmd: Any) -> None:
         if self.at is None:
             self.at = CpuSnapshot.take(self.emulator)
+            asyncio.get_running_loop().call_soon(self._stop)
+
+    def _stop(self) -> None:
+        for cancel in self._cancels:
+            cancel()
+        self._cancels.clear()
 
     def listen(self, app: Any, devices: list[zigpy.device.Device]) -> Callable[[], None]:
-        cancels = [
+        self._cancels = [
             app.register_callback_listener(src=device, filters=[schema()], callback=self)
             for device in devices
             for schema in (Ota.ServerCommandDefs.image_block.schema, Ota.ServerCommandDefs.image_page.schema)
         ]
-        return lambda: [cancel() for cancel in cancels]
+        return self._stop
 
 
 @contextlib.asynccontextmanager
@@ -488,7 +506,12 @@ async def run_zigpy(rig: Rig, radio: CountingRadio, image_data: bytes, *, starte
         image = zigpy_image(image_data)
         tasks = [loop.create_task(d.update_firmware(image)) for d in devices]
         try:
-            statuses = await asyncio.gather(*ended.values())
+            try:
+                statuses = await asyncio.wait_for(asyncio.gather(*ended.values()), ZIGPY_TRANSFER_LIMIT_S)
+            except TimeoutError:
+                late = [d.name for d, f in zip(rig.devices, ended.values(), strict=True) if not f.done()]
+                raise RuntimeError(f"zigpy's update_firmware: no Upgrade End from {', '.join(late)} within "
+                                   f"{ZIGPY_TRANSFER_LIMIT_S:g} s") from None
             done = CpuSnapshot.take(emulator)
             commands = commands_since(radio, frames_before)
         finally:

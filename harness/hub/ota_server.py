@@ -11,6 +11,15 @@ zigpy's supported hooks:
   zigpy's own Ota cluster checks before answering Query Next Image with NO_IMAGE_AVAILABLE and
   Image Block with ABORT. Without it the device would get two contradictory answers.
 
+The per-block requests (Image Block, Image Page) and the SUCCESS Image Block Responses -- hundreds
+per transfer -- take a shorter road when zigpy would do nothing with them but hand them to these
+listeners: the hub application gives the frame to :meth:`DeviceOta._direct_frame` after zigpy's
+own bookkeeping (``HubApplication.register_direct_handler`` says when), which reads it with
+:mod:`harness.ota.cluster_frames`' field lists, and the response goes out as bytes built by the
+same module, through the same ``device.request`` with the same TSN and APS security. The session
+sees the same fields either way; every other frame, and any request the field lists do not read,
+goes through zigpy as before.
+
 Responses leave in order through one sender task per device (page responses keep their
 spacing). The stall timer is a loop timer that every step re-arms or disarms; when it fires it
 is one more input to the session. After a successful transfer the server watches for the
@@ -49,9 +58,10 @@ from harness.hub.alerts import AlertLog, derive_ccs08, derive_cs09
 from harness.hub.cs09_receipt import CLOCK_TOLERANCE_S
 from harness.hub.images import OfferedImage
 from harness.hub.ota_session import NotifyType, OtaSession, Response, SessionState, Step
-from harness.hub.radio import OTA_CLUSTER, send_zcl
+from harness.hub.radio import OTA_CLUSTER, HubApplication, send_zcl, send_zcl_frame
 from harness.hub.settings import OtaServeSettings
 from harness.hub.tracking import DistributionTracker, Stage
+from harness.ota.cluster_frames import BlockRequest, PageRequest, decode_request, encode_block_response
 
 LOGGER = logging.getLogger(__name__)
 
@@ -217,6 +227,7 @@ class DeviceOta:
         self.device = device
         app = device.application
         commands = Ota.ServerCommandDefs
+        others = app.request_listener_ids(device) if isinstance(app, HubApplication) else frozenset()
         self._cancel_listeners += [
             _listen(app, device, commands.query_next_image, QueryNextImageCommand, self._on_query),
             _listen(app, device, commands.image_block, ImageBlockCommand, self._on_block),
@@ -224,6 +235,10 @@ class DeviceOta:
             # Upgrade End's schema is built by zigpy at run time from a field list: no class to name.
             _listen(app, device, commands.upgrade_end, foundation.CommandSchema, self._on_upgrade_end),
         ]
+        if isinstance(app, HubApplication):
+            self._cancel_listeners.append(app.register_direct_handler(
+                device, OTA_CLUSTER, self._direct_frame, schemas=(ImageBlockCommand, ImagePageCommand),
+                own_listeners=app.request_listener_ids(device) - others))
         device.ota_in_progress = True
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name=f"ota-sender:{self.name}")
@@ -320,6 +335,22 @@ class DeviceOta:
 
     def _on_page(self, hdr: foundation.ZCLHeader, cmd: ImagePageCommand) -> None:
         self._apply(self.session.on_page(hdr.tsn, cmd))
+
+    def _direct_frame(self, device: zigpy.device.ZigbeeDevice, frame: bytes) -> Callable[[], None] | None:
+        """An OTA frame from the device, before zigpy parses it: what to do with a per-block request
+        (run once the hub application has done zigpy's bookkeeping); None hands any other frame to
+        zigpy (and so to the listeners above)."""
+        if device is not self.device or not device.ota_in_progress:
+            return None  # zigpy's own Ota cluster would answer it: let it
+        request = decode_request(frame)
+        tsn = frame[1]
+        if isinstance(request, BlockRequest):
+            block = request
+            return lambda: self._apply(self.session.on_block(tsn, block))
+        if isinstance(request, PageRequest):
+            page = request
+            return lambda: self._apply(self.session.on_page(tsn, page))
+        return None
 
     def _on_upgrade_end(self, hdr: foundation.ZCLHeader, cmd: foundation.CommandSchema) -> None:
         self._apply(self.session.on_upgrade_end(hdr.tsn, cmd))
@@ -446,6 +477,16 @@ class DeviceOta:
                 command_id=foundation.GeneralCommand.Default_Response, payload=schema(**response.fields),
                 tsn=response.tsn, general=True,
             )
+            return
+        if (response.command == "image_block_response" and response.fields["status"] == Status.SUCCESS
+                and response.tsn is not None):
+            fields = response.fields
+            frame = encode_block_response(
+                tsn=response.tsn, manufacturer_code=fields["manufacturer_code"], image_type=fields["image_type"],
+                file_version=fields["file_version"], file_offset=fields["file_offset"], image_data=fields["image_data"],
+            )
+            await send_zcl_frame(device, cluster=OTA_CLUSTER, src_ep=self._se_endpoint, dst_ep=dst_ep,
+                                 tsn=response.tsn, frame=frame)
             return
         definition = getattr(Ota.ClientCommandDefs, response.command)
         await send_zcl(

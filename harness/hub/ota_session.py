@@ -1,10 +1,11 @@
 """The CH's OTA server for one device and one image, as a state machine with no I/O.
 
 Input: the device's requests, already parsed by zigpy into the Ota cluster's command schemas
-(``Ota.ServerCommandDefs.*.schema``), plus the CH's own actions (offer, notify, activate) and the
-runtime's timer and link events. Output: a :class:`Step` -- the responses to send (named after
-``Ota.ClientCommandDefs``), the timeline events for the transfer record, and what to do with the
-stall timer. The runtime (``ota_server.py``) does the sending and the timing; this module only
+(``Ota.ServerCommandDefs.*.schema``) -- or, for the per-block requests, by
+:mod:`harness.ota.cluster_frames` into records with the same field names -- plus the CH's own
+actions (offer, notify, activate) and the runtime's timer and link events. Output: a
+:class:`Step` -- the responses to send (named after ``Ota.ClientCommandDefs``), the timeline
+events for the transfer record, and what to do with the stall timer. The runtime (``ota_server.py``) does the sending and the timing; this module only
 decides, so every rule of the exchange is unit-tested without a radio or a clock.
 
 States and the transitions between them are a table (:data:`TRANSITIONS`): an event the table
@@ -42,6 +43,7 @@ from harness.hub.images import (
     select_image,
 )
 from harness.hub.settings import UPGRADE_TIME_WAIT, OtaServeSettings, zcl_utc
+from harness.ota.cluster_frames import BlockRequest, PageRequest
 
 Status = foundation.Status
 #: Image Notify payload types (``Ota.ImageNotifyCommand.PayloadType``).
@@ -605,7 +607,7 @@ class OtaSession:
         response, ev, seconds = waiting
         return Step(self.state, (response,), (request, ev), seconds + self.settings.stall_timeout_s)
 
-    def on_block(self, tsn: int, cmd: ImageBlockCommand) -> Step:
+    def on_block(self, tsn: int, cmd: ImageBlockCommand | BlockRequest) -> Step:
         """Image Block Request: one block from the requested offset (resume from anywhere)."""
         self._allowed(E.BLOCK)
         detail = ""
@@ -623,7 +625,7 @@ class OtaSession:
         events.append(ev)
         return Step(self.state, (response,), tuple(events), self._block_window())
 
-    def on_page(self, tsn: int, cmd: ImagePageCommand) -> Step:
+    def on_page(self, tsn: int, cmd: ImagePageCommand | PageRequest) -> Step:
         """Image Page Request: blocks covering ``page_size`` bytes, ``response_spacing`` ms apart."""
         self._allowed(E.PAGE)
         request = self._event(

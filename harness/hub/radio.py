@@ -12,6 +12,9 @@ Two facts about zigpy 2.4.0 shape this module (both read from its source):
   before every unicast: a whole EZSP round trip per OTA block on a stop-and-wait link, for a
   flag that changes only when the host sets it. :class:`HubEzsp` remembers what the NCP holds per
   device and :class:`HubApplication` forgets it whenever it may have changed.
+* zigpy's ZCL schemas cost most of the host's CPU per OTA block.
+  :meth:`HubApplication.register_direct_handler` lets the OTA server read its per-block requests
+  itself, where zigpy would only have handed them to the OTA server's own listeners.
 * zigpy sends a cluster's commands from the same endpoint number as the device's destination
   endpoint. The CH must answer from its own endpoints (OTA server on the SE endpoint, Device
   Management on the GPF endpoint), so :func:`send_zcl` builds the frame from zigpy's command
@@ -33,6 +36,7 @@ import bellows.zigbee.application
 import zigpy.config
 import zigpy.device
 import zigpy.endpoint
+import zigpy.listeners
 import zigpy.state
 import zigpy.types as t
 import zigpy.zdo.types as zdo_t
@@ -61,6 +65,11 @@ TUNNELING_CLUSTER = 0x0704
 
 #: Makes the cluster object for one of a device's client clusters, or None for zigpy's default.
 ClientClusterFactory = Callable[[zigpy.endpoint.Endpoint], Cluster | None]
+
+#: Reads one ZCL frame (header and payload) from a device (see
+#: :meth:`HubApplication.register_direct_handler`): returns what to do with it, run after zigpy's own
+#: bookkeeping for the frame, or None to leave the frame to zigpy.
+DirectHandler = Callable[[zigpy.device.ZigbeeDevice, bytes], Callable[[], None] | None]
 
 
 class SmartEnergyEndpoint(zigpy.endpoint.Endpoint):
@@ -166,6 +175,31 @@ class HubEzsp(bellows.ezsp.EZSP):  # type: ignore[misc]  # bellows ships no type
         await super().reset()
 
 
+@dataclass(frozen=True, slots=True)
+class _DirectEntry:
+    """A direct handler, the commands it reads, and the hub's own zigpy listeners for them."""
+
+    handler: DirectHandler
+    schemas: tuple[type[foundation.CommandSchema], ...]
+    own_listeners: frozenset[int]
+
+    def may_be_taken_by(self, listener: zigpy.listeners.BaseRequestListener) -> bool:
+        """Whether zigpy could hand one of the handler's frames to ``listener`` (not one of ours).
+
+        zigpy matches a schema filter with ``Struct.matches``, which needs the two classes to be
+        the same or one a subclass of the other; any other kind of filter could take anything.
+        """
+        if id(listener) in self.own_listeners:
+            return False
+        for matcher in listener.matchers:
+            if not isinstance(matcher, foundation.CommandSchema):
+                return True
+            kind = type(matcher)
+            if any(issubclass(schema, kind) or issubclass(kind, schema) for schema in self.schemas):
+                return True
+        return False
+
+
 class HubApplication(bellows.zigbee.application.ControllerApplication):  # type: ignore[misc]  # bellows ships no types
     """bellows' ControllerApplication, creating every device as a :class:`SmartEnergyDevice`.
 
@@ -186,12 +220,96 @@ class HubApplication(bellows.zigbee.application.ControllerApplication):  # type:
         #: Run, in order, on every received frame before zigpy sees it; one returning True has
         #: consumed the frame (the APS-security refusal, the CH's SE attribute answers).
         self.frame_gates: list[Callable[[t.ZigbeePacket], bool]] = []
+        #: cluster id -> device EUI-64 -> the handler that reads that device's frames on that
+        #: cluster itself (see :meth:`register_direct_handler`).
+        self._direct_handlers: dict[int, dict[t.EUI64, _DirectEntry]] = {}
 
     def packet_received(self, packet: t.ZigbeePacket) -> None:
         for gate in self.frame_gates:
             if gate(packet):
                 return
+        if packet.cluster_id in self._direct_handlers and self._handled_directly(packet):
+            return
         super().packet_received(packet)
+
+    def register_direct_handler(
+        self, device: zigpy.device.ZigbeeDevice, cluster: int, handler: DirectHandler, *,
+        schemas: tuple[type[foundation.CommandSchema], ...], own_listeners: frozenset[int] = frozenset(),
+    ) -> Callable[[], None]:
+        """Let ``handler`` read ``device``'s Smart Energy frames on ``cluster`` before zigpy parses them.
+
+        For the frames of a hot exchange (OTA blocks: hundreds per transfer) that the hub can read
+        with its own field lists for a fraction of what zigpy's ZCL schemas cost. The handler sees a
+        frame only when zigpy would have done nothing with it but what the hub does anyway: the
+        device is known by its NWK address and interviewed, zigpy waits for no reply from it (a
+        pending request could take the frame as its answer), no zigpy request listener but the hub's
+        own (``own_listeners``: their ``id()``) could take the frame -- one whose filters are all
+        command schemas of other commands than ``schemas`` (the commands the handler reads; zigpy
+        matches a listener by schema class) cannot -- and no one listens to the cluster object's
+        events. The handler only reads the frame: it returns None for a frame it does not read, and
+        zigpy then treats the frame as it always does; else it returns the action, which runs after
+        zigpy's own bookkeeping for a received frame, done as zigpy does it (application
+        ``handle_message`` listeners, last seen, LQI and RSSI, the duplicate filter).
+        Returns the call that removes the handler.
+        """
+        handlers = self._direct_handlers.setdefault(cluster, {})
+        entry = _DirectEntry(handler, schemas, own_listeners)
+        handlers[device.ieee] = entry
+
+        def remove() -> None:
+            if handlers.get(device.ieee) is entry:
+                del handlers[device.ieee]
+                if not handlers and self._direct_handlers.get(cluster) is handlers:
+                    del self._direct_handlers[cluster]
+
+        return remove
+
+    def request_listener_ids(self, device: zigpy.device.ZigbeeDevice) -> frozenset[int]:
+        """The ``id()`` of every zigpy request listener registered for ``device`` now."""
+        return frozenset(id(listener) for listener in self._req_listeners.get(device, ()))
+
+    def _handled_directly(self, packet: t.ZigbeePacket) -> bool:
+        src = packet.src
+        if (packet.profile_id != SE_PROFILE or not packet.src_ep or not packet.dst_ep or src is None
+                or src.addr_mode != t.AddrMode.NWK):
+            return False
+        try:
+            device = self.get_device(nwk=src.address)
+        except KeyError:
+            return False
+        entry = self._direct_handlers[packet.cluster_id].get(device.ieee)
+        if entry is None or not isinstance(device, SmartEnergyDevice) or not device.is_initialized:
+            return False
+        if device._requests or any(
+            entry.may_be_taken_by(listener)
+            for listener in (*self._req_listeners.get(zigpy.listeners.ANY_DEVICE, ()),
+                             *self._req_listeners.get(device, ()))
+        ):
+            return False
+        endpoint = device.endpoints.get(packet.src_ep)
+        cluster = None if endpoint is None else endpoint.out_clusters.get(packet.cluster_id)
+        if cluster is None or cluster._listeners:
+            return False  # zigpy would drop it, or someone listens to the cluster's events
+        data = packet.data.serialize()
+        action = entry.handler(device, data)
+        if action is None:
+            return False
+        # What zigpy's packet_received does for every frame before it parses it, in its order.
+        self.listener_event("handle_message", device, packet.profile_id, packet.cluster_id, packet.src_ep,
+                            packet.dst_ep, data)
+        device.last_seen = packet.timestamp
+        if packet.lqi is not None:
+            device.lqi = packet.lqi
+        if packet.rssi is not None:
+            device.rssi = packet.rssi
+        if device._should_filter_packet(packet):
+            return True  # a duplicate, dropped as zigpy drops it
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 -- as zigpy's listener wrapper: logged, the radio link goes on
+            LOGGER.warning("Device %r: handling a frame on cluster 0x%04X failed - %r", device, packet.cluster_id, exc,
+                           exc_info=True)
+        return True
 
     async def write_network_info(
         self, *, network_info: zigpy.state.NetworkInfo, node_info: zigpy.state.NodeInfo
@@ -551,14 +669,34 @@ async def send_zcl(
         reserved=0b000,
     )
     header = foundation.ZCLHeader(frame_control=frame_control, manufacturer=None, tsn=tsn, command_id=command_id)
+    await send_zcl_frame(device, cluster=cluster, src_ep=src_ep, dst_ep=dst_ep, tsn=tsn,
+                         frame=header.serialize() + payload.serialize(), profile=profile, aps_encryption=aps_encryption)
+    return tsn
+
+
+async def send_zcl_frame(
+    device: zigpy.device.ZigbeeDevice,
+    *,
+    cluster: int,
+    src_ep: int,
+    dst_ep: int,
+    tsn: int,
+    frame: bytes,
+    profile: int = SE_PROFILE,
+    aps_encryption: bool | None = None,
+) -> None:
+    """Send one whole ZCL frame (header with ``tsn``, and payload) as :func:`send_zcl` does.
+
+    For a frame the caller has built itself (the OTA server's Image Block Responses,
+    :mod:`harness.ota.cluster_frames`); the delivery and the APS security are :func:`send_zcl`'s.
+    """
     await device.request(
         profile=profile,
         cluster=cluster,
         src_ep=src_ep,
         dst_ep=dst_ep,
         sequence=tsn,
-        data=header.serialize() + payload.serialize(),
+        data=frame,
         expect_reply=False,
         aps_encryption=needs_aps_encryption(profile, cluster) if aps_encryption is None else aps_encryption,
     )
-    return tsn

@@ -104,8 +104,9 @@ def _secured(cluster: Cluster, profile_id: int | None) -> Cluster:
 class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
     """A zigpy device that understands ZCL frames sent in the Smart Energy profile.
 
-    Overrides one private method of the pinned zigpy (2.4.0): the header parse. Everything after
-    it (response matching, request listeners, cluster handlers) is zigpy's own pipeline.
+    Overrides two private methods of the pinned zigpy (2.4.0): the header parse, and the duplicate
+    filter, which here compares the APS counter too. Everything after them (response matching,
+    request listeners, cluster handlers) is zigpy's own pipeline.
     ``tests/unit/test_hub_radio.py`` fails if a zigpy upgrade changes that method's contract.
     Its endpoints are :class:`SmartEnergyEndpoint`.
     """
@@ -114,6 +115,21 @@ class SmartEnergyDevice(zigpy.device.ZigbeeDevice):
         endpoint = SmartEnergyEndpoint(self, endpoint_id)
         self.endpoints[endpoint_id] = endpoint
         return endpoint
+
+    def _should_filter_packet(self, packet: t.ZigbeePacket) -> bool:
+        """A duplicate is the same frame with the same APS counter, as the Zigbee spec defines it.
+
+        zigpy 2.4.0 drops any frame whose bytes equal one from the last 10 s and leaves the APS
+        counter (``packet.tsn``, bellows' ``apsFrame.sequence``) out of the comparison. A device's
+        ZCL sequence number wraps every 256 frames, so during an OTA download its Upgrade End can
+        equal, byte for byte, the one it sent two transfers earlier: zigpy would drop a new frame and
+        the device would wait out its own timeout and ask again. A real APS retransmission repeats
+        the counter (and the NCP already drops those), so it is still filtered here.
+        """
+        return bool(self._packet_debouncer.filter(
+            obj=packet.replace(timestamp=None, lqi=None, rssi=None),
+            expire_in=zigpy.device.PACKET_DEBOUNCE_WINDOW,
+        ))
 
     def _parse_packet_header(
         self, packet: t.ZigbeePacket

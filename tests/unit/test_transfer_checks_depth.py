@@ -41,6 +41,17 @@ def test_minimum_block_period_is_judged_in_the_profiles_unit(spacing, period, un
     assert ("milliseconds" if unit == "ms" else "seconds") in check.rule
 
 
+def test_a_request_seen_late_by_the_ch_is_not_a_short_period_but_a_burst_is() -> None:
+    """Requests sent 150 ms apart, the second read 55 ms late by the CH (its next gap shrinks to 95 ms):
+    still paced. Two requests sent together in an otherwise slow series: not paced."""
+    waited = [TransferEvent(t=1.0, kind=K.WAIT_FOR_DATA, offset=240, wait_s=1.0, minimum_block_period=150)]
+    late = [TransferEvent(t=t, kind=K.BLOCK_REQUEST, offset=240 + 40 * i) for i, t in enumerate((2.0, 2.205, 2.3, 2.45))]
+    assert check_minimum_block_period(record(waited + late), "ms").outcome is Outcome.PASS
+    burst = [TransferEvent(t=t, kind=K.BLOCK_REQUEST, offset=240 + 40 * i) for i, t in enumerate((2.0, 2.3, 2.31, 2.6))]
+    check = check_minimum_block_period(record(waited + burst), "ms")
+    assert check.outcome is Outcome.FAIL and "closest 0.010 s" in check.observed
+
+
 def test_no_period_set_is_not_observed() -> None:
     events = [TransferEvent(t=1.0, kind=K.WAIT_FOR_DATA, offset=0, wait_s=1.0, minimum_block_period=0)]
     assert check_minimum_block_period(record(events), "ms").outcome is Outcome.NOT_OBSERVED

@@ -18,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.labgrid_lab import BIN, REPO, Lab, place_rig, skip_without_lab
+from tests.fixtures.labgrid_lab import BIN, REPO, Lab, interrupt_as_in_a_terminal, place_rig, skip_without_lab
 
 #: A whole conformance run through a place takes about 15 s here; this bounds a hang, not the run.
 RUN_TIMEOUT_S = 300
+#: A run told to stop releases its place and writes its evidence in a second or two; this bounds a hang.
+STOP_TIMEOUT_S = 60
 
 
 @pytest.fixture
@@ -71,10 +73,11 @@ def run_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, evidence: Path
 
 def start_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, evidence: Path | None = None,
                until: str | None = None) -> subprocess.Popen[str]:
-    """The run, started; with ``until``, returned once it has printed that word."""
+    """The run, started as from a terminal (Ctrl-C reaches it); with ``until``, returned once it has
+    printed that word -- the run's own word that it is inside its test, holding the place."""
     argv = file_run_argv(tmp_path, source, rig, evidence or tmp_path / "e.json")
     run = subprocess.Popen(argv, cwd=REPO, env=lab.env(), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
+                           stderr=subprocess.STDOUT, preexec_fn=interrupt_as_in_a_terminal)
     if until is not None:
         assert run.stdout is not None
         for line in run.stdout:
@@ -164,7 +167,11 @@ def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: 
     assert lab.holder("bench-a") is not None
 
     run.send_signal(getattr(signal, how))
-    output = run.communicate(timeout=RUN_TIMEOUT_S)[0]
+    try:
+        output = run.communicate(timeout=STOP_TIMEOUT_S)[0]
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail(f"the run did not end within {STOP_TIMEOUT_S} s of {how}: {run.communicate()[0][-2000:]}")
 
     assert lab.holder("bench-a") is None, output
     tests = {test["nodeid"].split("::")[-1]: test["outcome"] for test in json.loads(evidence.read_text())["tests"]}

@@ -49,7 +49,7 @@ def test_removing_aps_encryption_from_the_hubs_sends_fails_the_suite(pytester: p
     result = pytester.runpytest_subprocess(
         str(REPO / "tests" / "conformance" / "test_ota_upgrade.py"), f"--rootdir={REPO}",
         "-c", str(REPO / "pyproject.toml"), f"--rig={rig}", "-p", "no_aps_encryption",
-        "--patience=2", "--quiet-window=1", "-k", "good_image", "-q", timeout=300,
+        "--patience=2", "--quiet-window=1", "-k", "good_image", "-q", "-p", "no:hypothesispytest", timeout=300,
     )
     output = "\n".join(result.outlines + result.errlines)
     assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), (

@@ -43,8 +43,12 @@ def harness(lab: Lab, *args: str, user: str | None = None, timeout: float = RUN_
                           capture_output=True, timeout=timeout)
 
 
+#: Left out of every run here: hypothesis's pytest plugin, about 1 s of each run's start-up, used by none of them.
+UNUSED_PLUGINS = ("-p", "no:hypothesispytest")
+
+
 def pytest_run(lab: Lab, *args: str, evidence: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", *args, f"--evidence={evidence}"],
+    return subprocess.run([sys.executable, "-m", "pytest", *args, *UNUSED_PLUGINS, f"--evidence={evidence}"],
                           cwd=REPO, env=lab.env(), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
 
 
@@ -67,7 +71,7 @@ def file_run_argv(tmp_path: Path, source: str, rig: Path, evidence: Path) -> lis
     """pytest on a test file of ``source``, with the repository's ini options (asyncio mode, plugins)."""
     test = tmp_path / "test_in_place.py"
     test.write_text(source, encoding="utf-8")
-    return [sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-s", "-p", "no:cacheprovider",
+    return [sys.executable, "-m", "pytest", str(test), f"--rig={rig}", "-s", "-p", "no:cacheprovider", *UNUSED_PLUGINS,
             f"-c={REPO / 'pyproject.toml'}", f"--evidence={evidence}"]
 
 
@@ -278,7 +282,7 @@ def test_the_emulated_rig_is_untouched_by_labgrid(tmp_path: Path) -> None:
     probe = tmp_path / "test_probe.py"
     probe.write_text("import sys\n\ndef test_probe(rig):\n    assert 'harness.places' not in sys.modules\n")
     result = subprocess.run([sys.executable, "-m", "pytest", str(probe), "--rig=emulated", f"-c={REPO / 'pyproject.toml'}",
-                             "-p", "no:cacheprovider", f"--evidence={tmp_path / 'e.json'}"],
+                             "-p", "no:cacheprovider", *UNUSED_PLUGINS, f"--evidence={tmp_path / 'e.json'}"],
                             cwd=REPO, env={**os.environ, "CI": "true"}, text=True, capture_output=True, timeout=120)
     assert result.returncode == 0, last_lines(result)
 
@@ -290,7 +294,7 @@ def test_two_benches_run_at_once_and_merge_into_one_report_where_a_missing_bench
     html = tmp_path / "signoff.html"
 
     result = harness(lab, "signoff", *(f"--rig={rig}" for rig in rigs), "--html", str(html),
-                     "--", "-k", "test_rig_ready or test_key_establishment")
+                     "--", "-k", "test_rig_ready or test_key_establishment", *UNUSED_PLUGINS)
 
     assert result.returncode == 2, last_lines(result)   # a bench did not complete
     said = dict(line.split(": ", 1) for line in result.stdout.splitlines() if line.startswith("bench-") and "test(s)" in line)

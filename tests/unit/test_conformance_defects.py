@@ -3,8 +3,9 @@
 rigs/emulated-defects.toml puts one emulated PPMID per emulated behaviour (the package's own and
 any a lab registered, see ``harness.emulator.devices.behaviours``) plus conformant controls (one of
 them downloading with Image Page Requests) on one HAN. The whole conformance suite runs against it
-ONCE (in a subprocess, as a lab would run it), and the failures are read back per device from the
-JUnit XML. The map the suite is designed to -- defect -> the conformance tests it must fail, controls
+once per device, the devices dealt into :data:`SHARDS` rig files run side by side (subprocesses, as a
+lab would run the suite, each with its own emulated NCP), and the failures are read back per device
+from their JUnit XML into one map. The map the suite is designed to -- defect -> the conformance tests it must fail, controls
 failing none -- is data: tests/conformance/defect-map.toml, extended by a lab's own map files named in
 ``$HARNESS_DEFECT_MAPS`` (and its own defects rig in ``$HARNESS_DEFECTS_RIG``). A defect that fails
 fewer tests is a gap in the suite; one that fails more means a test is judging something it was not
@@ -146,6 +147,7 @@ class SuiteRun:
     outcomes: dict[str, dict[str, list[str]]]  # device -> test -> ["passed" | "failed" | "skipped" ...]
     seconds: float
     outputs: dict[str, str]  # device -> the output of the run it was in
+    runs: int = 1
 
     def failed(self, device: str) -> set[str]:
         return {test for test, results in self.outcomes.get(device, {}).items()
@@ -190,10 +192,11 @@ def behaviour_by_device() -> dict[str, str]:
 
 # -- the run, in shards ------------------------------------------------------------------------------
 
-#: How many conformance runs the defects rig is split into, run side by side. Each run waits on its
-#: devices' windows about half its time, so runs overlap well even on two cores; more shards cost
-#: each its own interpreter, collection and hub start (bench/README.md, "The test run", has the figures).
-SHARDS = 3
+#: How many conformance runs the defects rig is split into, run side by side. A run waits on its
+#: devices' windows about half its time, so runs overlap well even on two cores; each costs its own
+#: interpreter, collection and hub start. Four beat two and three on this 2-core machine, alone and
+#: loaded (bench/README.md, "The test run").
+SHARDS = 4
 #: The longest the shards together may take before they are stopped and the proof fails with their output.
 RUN_TIMEOUT_S = 600.0
 
@@ -311,7 +314,7 @@ def run_suite(pytester: pytest.Pytester, shards: int = SHARDS) -> SuiteRun:
     try:
         for shard in plan:
             write_shard_rig(DEFECTS_RIG, shard.devices, shard.rig)
-            with shard.log.open("wb") as log:
+            with shard.log.open("w") as log:  # the child writes to the file itself
                 running.append((shard, pytester.popen(shard.command(), stdout=log, stderr=subprocess.STDOUT)))
         endings = [_await(process, began + RUN_TIMEOUT_S) for _, process in running]
     finally:
@@ -328,7 +331,7 @@ def run_suite(pytester: pytest.Pytester, shards: int = SHARDS) -> SuiteRun:
         assert shard.junit.is_file(), f"the conformance run wrote no JUnit XML ({ending}):\n{output[-4000:]}"
         outcomes.update(read_junit(shard.junit, devices))
         outputs.update(dict.fromkeys(shard.devices, output))
-    return SuiteRun(outcomes, seconds, outputs)
+    return SuiteRun(outcomes, seconds, outputs, runs=len(plan))
 
 
 def _await(process: subprocess.Popen[bytes], deadline: float) -> str:
@@ -381,7 +384,7 @@ def test_each_defect_fails_exactly_the_tests_meant_to_catch_it(pytester: pytest.
     for device, behaviour in behaviours.items():
         measured.setdefault(behaviour, set()).update(run.failed(device))
     table = map_table(expected, measured, behaviours)
-    print(f"\nDefect-to-test map (conformance suite on {DEFECTS_RIG.name} in {SHARDS} runs side by side, "
+    print(f"\nDefect-to-test map (conformance suite on {DEFECTS_RIG.name} in {run.runs} runs side by side, "
           f"{run.seconds:.1f} s):\n{table}")
 
     for control in (d for d, b in behaviours.items() if b in controls):

@@ -475,3 +475,26 @@ def test_a_wrong_lab_map_is_one_line_naming_file_and_key(tmp_path: Path, text: s
         load_defect_maps([DEFECT_MAP, lab_map])
     message = str(caught.value)
     assert message.startswith(f"{lab_map}: {problem}") and "\n" not in message, message
+
+
+# -- the shards ----------------------------------------------------------------------------------------
+
+
+def test_a_shard_rig_holds_its_devices_as_the_defects_rig_describes_them(tmp_path: Path) -> None:
+    full = load_rig(DEFECTS_RIG)
+    weights = device_weights(load_defect_maps(map_files()))
+    hands = deal_devices(weights, SHARDS)
+    assert sorted(d for hand in hands for d in hand) == sorted(weights), "every device in exactly one shard"
+    for index, hand in enumerate(hands):
+        shard = load_rig(write_shard_rig(DEFECTS_RIG, hand, tmp_path / f"shard{index}.toml"))
+        assert [d.name for d in shard.devices] == hand
+        assert all(shard.device(name) == full.device(name) for name in hand)
+        assert all([(i.name, i.file, i.purpose) for i in shard.images_for(name)]
+                   == [(i.name, i.file, i.purpose) for i in full.images_for(name)] for name in hand)
+        assert (shard.radio, shard.han, shard.hub, shard.supplier_key) == (full.radio, full.han, full.hub,
+                                                                           full.supplier_key)
+
+
+def test_the_silent_defects_are_dealt_to_different_shards() -> None:
+    hands = deal_devices({"quiet_a": 30, "quiet_b": 28, "c": 5, "d": 5, "e": 1}, 2)
+    assert hands == [["quiet_a", "d"], ["quiet_b", "c", "e"]]

@@ -124,6 +124,9 @@ class AirCapture:
         self._writer: PcapngWriter | None = None
         self._keys_path: Path | None = None
         self._labels: dict[bytes, str] = {}  # key -> label, for a keys file started later
+        #: Keys already in the current keys file: every secured frame names its key, and reading the
+        #: file back for each would cost more than the frame.
+        self._keys_written: set[bytes] = set()
         #: Called with (channel, frame) for every frame on the air, file or not (sniffer radios).
         self.listeners: list[Callable[[int, bytes], None]] = []
 
@@ -137,9 +140,10 @@ class AirCapture:
         self.stop()
         self._writer = PcapngWriter(path, comment=comment)
         self._keys_path = keys_path
+        self._keys_written = set()
         if keys_path is not None:
             for key, label in self._labels.items():
-                add_key(keys_path, key, label)
+                self._write_key(key, label)
         return path
 
     def stop(self) -> None:
@@ -166,8 +170,13 @@ class AirCapture:
     def _key(self, key: bytes, label: str) -> None:
         if key not in self._labels:
             self._labels[key] = label
-        if self._keys_path is not None:
-            add_key(self._keys_path, key, self._labels[key])
+        if self._keys_path is not None and key not in self._keys_written:
+            self._write_key(key, self._labels[key])
+
+    def _write_key(self, key: bytes, label: str) -> None:
+        assert self._keys_path is not None
+        add_key(self._keys_path, key, label)  # still checks the file: it may hold the key from an earlier run
+        self._keys_written.add(key)
 
     def _node(self, eui64: bytes) -> _Node:
         node = self._nodes.get(eui64)

@@ -21,6 +21,7 @@ import asyncio
 import binascii
 import enum
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, Self
@@ -86,7 +87,9 @@ def randomise(data: bytes) -> bytes:
         raise AshParseError(
             f"DATA field of {len(data)} bytes exceeds {MAX_DATA_FIELD}", data=data
         )
-    return bytes(a ^ b for a, b in zip(data, PSEUDO_RANDOM_SEQUENCE, strict=False))  # the sequence covers the longest field
+    length = len(data)  # XOR as whole numbers: one operation per frame, not one per byte
+    mixed = int.from_bytes(data, "big") ^ int.from_bytes(PSEUDO_RANDOM_SEQUENCE[:length], "big")
+    return mixed.to_bytes(length, "big")
 
 
 def stuff(data: bytes) -> bytes:
@@ -355,7 +358,11 @@ class FrameSplitter:
 
     def feed(self, data: bytes) -> list[bytes | AshParseError]:
         out: list[bytes | AshParseError] = []
-        for byte in data:
+        position = 0
+        for control in _LINE_CONTROL.finditer(data):  # ordinary bytes in between are taken a run at a time
+            self._take(data[position:control.start()], out)
+            position = control.end()
+            byte = data[control.start()]
             if byte in (Reserved.XON, Reserved.XOFF):
                 continue  # flow control is not implemented: ignore wherever they appear
             if byte == Reserved.CANCEL:
@@ -366,25 +373,37 @@ class FrameSplitter:
                 self._buffer.clear()
                 self._discarding = True
                 continue
-            if byte == Reserved.FLAG:
-                if self._discarding:
-                    self._discarding = False
-                elif self._buffer:
-                    raw = bytes(self._buffer)
-                    try:
-                        out.append(unstuff(raw))
-                    except AshParseError as exc:
-                        out.append(exc)
-                self._buffer.clear()
-                continue
+            # FLAG: the end of a frame
             if self._discarding:
-                continue
-            self._buffer.append(byte)
-            if len(self._buffer) > 2 * MAX_FRAME:
-                out.append(AshParseError("frame overran the receive buffer", data=bytes(self._buffer[:16])))
-                self._buffer.clear()
-                self._discarding = True
+                self._discarding = False
+            elif self._buffer:
+                raw = bytes(self._buffer)
+                try:
+                    out.append(unstuff(raw))
+                except AshParseError as exc:
+                    out.append(exc)
+            self._buffer.clear()
+        self._take(data[position:], out)
         return out
+
+    def _take(self, run: bytes, out: list[bytes | AshParseError]) -> None:
+        """Bytes with no line-control meaning: buffered, unless discarding; past twice the
+        longest frame the frame is given up and the rest discarded until the next FLAG."""
+        if self._discarding or not run:
+            return
+        room = 2 * MAX_FRAME + 1 - len(self._buffer)  # the byte that makes the buffer too long
+        if len(run) < room:
+            self._buffer += run
+            return
+        self._buffer += run[:room]
+        out.append(AshParseError("frame overran the receive buffer", data=bytes(self._buffer[:16])))
+        self._buffer.clear()
+        self._discarding = True
+
+
+#: The bytes :class:`FrameSplitter` acts on (ESCAPE is part of a frame until it is unstuffed).
+_LINE_CONTROL = re.compile(b"[%s]" % re.escape(bytes(
+    (Reserved.FLAG, Reserved.XON, Reserved.XOFF, Reserved.SUBSTITUTE, Reserved.CANCEL))))
 
 
 # --- the link state machine ---------------------------------------------------------------------

@@ -3,8 +3,9 @@
 rigs/emulated-defects.toml puts one emulated PPMID per emulated behaviour (the package's own and
 any a lab registered, see ``harness.emulator.devices.behaviours``) plus conformant controls (one of
 them downloading with Image Page Requests) on one HAN. The whole conformance suite runs against it
-ONCE (in a subprocess, as a lab would run it), and the failures are read back per device from the
-JUnit XML. The map the suite is designed to -- defect -> the conformance tests it must fail, controls
+once per device, the devices dealt into :data:`SHARDS` rig files run side by side (subprocesses, as a
+lab would run the suite, each with its own emulated NCP), and the failures are read back per device
+from their JUnit XML into one map. The map the suite is designed to -- defect -> the conformance tests it must fail, controls
 failing none -- is data: tests/conformance/defect-map.toml, extended by a lab's own map files named in
 ``$HARNESS_DEFECT_MAPS`` (and its own defects rig in ``$HARNESS_DEFECTS_RIG``). A defect that fails
 fewer tests is a gap in the suite; one that fails more means a test is judging something it was not
@@ -14,8 +15,12 @@ too (``pytest -s`` shows it, and it is in the test's captured output in the HTML
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import re
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
@@ -26,7 +31,7 @@ import pytest
 
 from harness.emulator.devices.behaviours import available_behaviours
 from harness.emulator.devices.settings import DeviceTimings
-from harness.rig import load_rig
+from harness.rig import RigError, load_rig
 from harness.tomlread import ConfigError, Table, load_toml
 
 pytest_plugins = ("pytester",)
@@ -43,7 +48,13 @@ DEFECTS_RIG = Path(os.environ.get(RIG_ENV) or REPO / "rigs" / "emulated-defects.
 #: defaults): a conformant device acts within its longest own pause, so a device silent for that
 #: long fails, and one that has not misbehaved within it is not going to.
 WINDOW_S = DeviceTimings().longest_own_pause_s
-RUN_OPTIONS = (f"--patience={WINDOW_S:g}", f"--quiet-window={WINDOW_S:g}")
+#: Waiting for a device to act (``--patience``: the CH's stall and query timeouts) also allows for
+#: carrying the frames: with the runs side by side on a loaded 2-core machine, a conformant paged
+#: device's next Image Page Request was seen to reach the CH more than 1 s after its page. Only a
+#: silent defect waits the whole of it; the quiet window (waiting for what must NOT happen) stays
+#: the device's own pause, since every conformance run pays it.
+CARRY_ALLOWANCE_S = 1.5
+RUN_OPTIONS = (f"--patience={WINDOW_S + CARRY_ALLOWANCE_S:g}", f"--quiet-window={WINDOW_S:g}")
 
 #: The one conformance test a device with Image Page Requests must pass (the controls prove the page path).
 PAGE_REQUESTS = "test_page_requests_are_served_where_the_device_uses_them"
@@ -141,7 +152,8 @@ class SuiteRun:
 
     outcomes: dict[str, dict[str, list[str]]]  # device -> test -> ["passed" | "failed" | "skipped" ...]
     seconds: float
-    output: str
+    outputs: dict[str, str]  # device -> the output of the run it was in
+    runs: int = 1
 
     def failed(self, device: str) -> set[str]:
         return {test for test, results in self.outcomes.get(device, {}).items()
@@ -149,6 +161,11 @@ class SuiteRun:
 
     def ran(self, device: str) -> set[str]:
         return set(self.outcomes.get(device, {}))
+
+    def output(self, device: str | None = None, tail: int = 3000) -> str:
+        """The end of ``device``'s run output (every run's, without a device)."""
+        texts = [self.outputs[device]] if device in self.outputs else list(dict.fromkeys(self.outputs.values()))
+        return "\n".join(text[-tail:] for text in texts)
 
 
 def device_of(case_name: str, devices: list[str]) -> tuple[str, str] | None:
@@ -179,19 +196,173 @@ def behaviour_by_device() -> dict[str, str]:
     return {d.name: d.emulation.behaviour for d in rig.devices if d.emulation is not None}
 
 
-def run_suite(pytester: pytest.Pytester) -> SuiteRun:
-    """The whole conformance suite against the defects rig, once, in a subprocess."""
+# -- the run, in shards ------------------------------------------------------------------------------
+
+#: How many conformance runs the defects rig is split into, run side by side. A run waits on its
+#: devices' windows about half its time, so runs overlap well even on two cores; each costs its own
+#: interpreter, collection and hub start. Four beat two and three on this 2-core machine, alone and
+#: loaded (bench/README.md, "The test run").
+SHARDS = 4
+#: The longest the shards together may take before they are stopped and the proof fails with their output.
+RUN_TIMEOUT_S = 600.0
+
+
+def deal_devices(weights: Mapping[str, float], count: int) -> list[list[str]]:
+    """The devices dealt into at most ``count`` non-empty shards of about equal weight, each in rig order.
+
+    Heaviest first, each to the lightest shard so far, so that the devices that keep a run waiting
+    longest (the silent defects, see :func:`device_weights`) do not end up in one run.
+    """
+    hands: list[list[str]] = [[] for _ in range(count)]
+    loads = [0.0] * count
+    for device in sorted(weights, key=lambda name: -weights[name]):  # stable: ties keep rig order
+        lightest = loads.index(min(loads))
+        hands[lightest].append(device)
+        loads[lightest] += weights[device]
+    order = list(weights)
+    return [sorted(hand, key=order.index) for hand in hands if hand]
+
+
+def device_weights(expected: Mapping[str, Iterable[str]]) -> dict[str, float]:
+    """How long each device keeps a conformance run busy, roughly: a test per image it is assigned
+    (its transfers), and a wait for each test its defect must fail (a failing device is mostly a
+    silent one, and the CH waits its patience for it)."""
+    rig = load_rig(DEFECTS_RIG)
+    behaviours = behaviour_by_device()
+    return {device: 1 + len(rig.images_for(device)) + 2 * len(list(expected.get(behaviour, ())))
+            for device, behaviour in behaviours.items()}
+
+
+def toml_value(value: object) -> str:
+    """``value`` (as :mod:`tomllib` reads it) as one line of TOML: tables and arrays of tables inline."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(key)} = {toml_value(item)}" for key, item in value.items()) + "}"
+    raise TypeError(f"not a TOML value: {value!r}")
+
+
+def _absolute(text: str, base: Path) -> str:
+    return str((base / os.path.expanduser(text)).resolve())
+
+
+def _absolute_secret(text: str, base: Path) -> str:
+    return f"file:{_absolute(text[5:], base)}" if text.startswith("file:") else text
+
+
+def write_shard_rig(source: Path, devices: Iterable[str], path: Path) -> Path:
+    """``source`` with only ``devices`` (and their image assignments), written to ``path``.
+
+    Everything else -- the radio, the HAN, the hub's waits -- is kept; file paths and ``file:``
+    secrets, which the rig reader resolves against the rig's own directory, are made absolute so
+    the shard reads the same files from elsewhere, and the name follows the file's (the reader insists).
+    """
+    keep = set(devices)
+    document = load_toml(source, RigError)
+    base = source.resolve().parent
+    document["name"] = path.stem
+    document["profiles_dir"] = _absolute(document.get("profiles_dir", "../profiles"), base)
+    if "persistence" in document.get("han", {}):
+        document["han"]["persistence"] = _absolute(document["han"]["persistence"], base)
+    if "verification_key" in document.get("supplier", {}):
+        document["supplier"]["verification_key"] = _absolute(document["supplier"]["verification_key"], base)
+    for table in (document.get("radio", {}), document.get("han", {})):
+        for key, value in table.items():
+            if isinstance(value, str):
+                table[key] = _absolute_secret(value, base)
+    document["devices"] = [device for device in document.get("devices", []) if device.get("name") in keep]
+    for device in document["devices"]:
+        for key, value in device.items():
+            if key == "signing_certificate":
+                device[key] = _absolute(value, base)
+            elif isinstance(value, str):
+                device[key] = _absolute_secret(value, base)
+    images = []
+    for image in document.get("images", []):
+        assigned = [name for name in image.get("devices", []) if name in keep]
+        if assigned:
+            images.append({**image, "devices": assigned, "file": _absolute(image["file"], base)})
+    document["images"] = images
+    path.write_text("".join(f"{json.dumps(key)} = {toml_value(value)}\n" for key, value in document.items()))
+    return path
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One conformance run over some of the defects rig's devices, in its own directory."""
+
+    devices: tuple[str, ...]
+    directory: Path
+
+    @property
+    def rig(self) -> Path:
+        return self.directory / f"{DEFECTS_RIG.stem}-shard.toml"
+
+    @property
+    def junit(self) -> Path:
+        return self.directory / "junit.xml"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "output.txt"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "pytest", str(SUITE), f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"),
+                f"--rig={self.rig}", *RUN_OPTIONS, f"--junitxml={self.junit}", f"--basetemp={self.directory / 'tmp'}",
+                f"--evidence={self.directory / 'evidence' / 'evidence.json'}", "-q"]
+
+
+def run_suite(pytester: pytest.Pytester, shards: int = SHARDS) -> SuiteRun:
+    """The whole conformance suite against the defects rig, its devices split into ``shards`` runs.
+
+    The runs are subprocesses (as a lab would run the suite), started together, each with its own
+    rig file, emulated NCP and pty, evidence and JUnit XML; their outcomes merge into one.
+    """
     devices = list(behaviour_by_device())
-    junit = pytester.path / "defects.xml"
+    weights = device_weights(load_defect_maps(map_files()))
+    plan = [Shard(tuple(hand), pytester.mkdir(f"shard{index}")) for index, hand in
+            enumerate(deal_devices(weights, shards), start=1)]
     began = time.monotonic()
-    result = pytester.runpytest_subprocess(
-        str(SUITE), f"--rootdir={REPO}", "-c", str(REPO / "pyproject.toml"), f"--rig={DEFECTS_RIG}",
-        *RUN_OPTIONS, f"--junitxml={junit}", "-q", timeout=600,
-    )
+    running: list[tuple[Shard, subprocess.Popen[bytes]]] = []
+    try:
+        for shard in plan:
+            write_shard_rig(DEFECTS_RIG, shard.devices, shard.rig)
+            with shard.log.open("w") as log:  # the child writes to the file itself
+                running.append((shard, pytester.popen(shard.command(), stdout=log, stderr=subprocess.STDOUT)))
+        endings = [_await(process, began + RUN_TIMEOUT_S) for _, process in running]
+    finally:
+        for _, process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     seconds = time.monotonic() - began
-    output = "\n".join(result.outlines + result.errlines)
-    assert junit.is_file(), f"the conformance run wrote no JUnit XML (exit {result.ret}):\n{output[-4000:]}"
-    return SuiteRun(read_junit(junit, devices), seconds, output)
+    outcomes: dict[str, dict[str, list[str]]] = {}
+    outputs: dict[str, str] = {}
+    for (shard, _), ending in zip(running, endings, strict=True):
+        output = (f"== conformance run over {', '.join(shard.devices)}: {ending} ==\n"
+                  + shard.log.read_text(errors="replace"))
+        assert shard.junit.is_file(), f"the conformance run wrote no JUnit XML ({ending}):\n{output[-4000:]}"
+        outcomes.update(read_junit(shard.junit, devices))
+        outputs.update(dict.fromkeys(shard.devices, output))
+    return SuiteRun(outcomes, seconds, outputs, runs=len(plan))
+
+
+def _await(process: subprocess.Popen[bytes], deadline: float) -> str:
+    """How ``process`` ended, waiting until ``deadline`` (then it is killed)."""
+    try:
+        return f"exit {process.wait(timeout=max(0.0, deadline - time.monotonic()))}"
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return f"stopped after {RUN_TIMEOUT_S:g} s"
 
 
 def map_table(expected: Mapping[str, set[str]], measured: dict[str, set[str]], behaviours: dict[str, str]) -> str:
@@ -234,12 +405,13 @@ def test_each_defect_fails_exactly_the_tests_meant_to_catch_it(pytester: pytest.
     for device, behaviour in behaviours.items():
         measured.setdefault(behaviour, set()).update(run.failed(device))
     table = map_table(expected, measured, behaviours)
-    print(f"\nDefect-to-test map (conformance suite on {DEFECTS_RIG.name}, {run.seconds:.1f} s):\n{table}")
+    print(f"\nDefect-to-test map (conformance suite on {DEFECTS_RIG.name} in {run.runs} runs side by side, "
+          f"{run.seconds:.1f} s):\n{table}")
 
     for control in (d for d, b in behaviours.items() if b in controls):
-        assert run.outcomes.get(control), f"no test ran for the control {control}:\n{run.output[-3000:]}"
+        assert run.outcomes.get(control), f"no test ran for the control {control}:\n{run.output(control)}"
         assert not run.failed(control), (f"the control {control} must pass every test; it failed "
-                                         f"{sorted(run.failed(control))}\n{table}\n{run.output[-3000:]}")
+                                         f"{sorted(run.failed(control))}\n{table}\n{run.output(control)}")
     paged = [d for d, b in behaviours.items() if b in controls and "passed" in
              run.outcomes.get(d, {}).get(PAGE_REQUESTS, [])]
     assert paged, f"{PAGE_REQUESTS} passed on no control device: the page-request path went untested"
@@ -247,7 +419,7 @@ def test_each_defect_fails_exactly_the_tests_meant_to_catch_it(pytester: pytest.
     assert not uncaught, f"defects the conformance suite does not catch: {uncaught}\n{table}"
     not_run = {b: sorted(expected.get(b, set()) - run.ran(d)) for d, b in behaviours.items()
                if expected.get(b, set()) - run.ran(d)}
-    assert not not_run, f"tests the map names never ran for these devices: {not_run}\n{run.output[-3000:]}"
+    assert not not_run, f"tests the map names never ran for these devices: {not_run}\n{run.output()}"
     assert measured == expected, f"the defect-to-test map differs from the expected one:\n{table}"
 
 
@@ -303,3 +475,26 @@ def test_a_wrong_lab_map_is_one_line_naming_file_and_key(tmp_path: Path, text: s
         load_defect_maps([DEFECT_MAP, lab_map])
     message = str(caught.value)
     assert message.startswith(f"{lab_map}: {problem}") and "\n" not in message, message
+
+
+# -- the shards ----------------------------------------------------------------------------------------
+
+
+def test_a_shard_rig_holds_its_devices_as_the_defects_rig_describes_them(tmp_path: Path) -> None:
+    full = load_rig(DEFECTS_RIG)
+    weights = device_weights(load_defect_maps(map_files()))
+    hands = deal_devices(weights, SHARDS)
+    assert sorted(d for hand in hands for d in hand) == sorted(weights), "every device in exactly one shard"
+    for index, hand in enumerate(hands):
+        shard = load_rig(write_shard_rig(DEFECTS_RIG, hand, tmp_path / f"shard{index}.toml"))
+        assert [d.name for d in shard.devices] == hand
+        assert all(shard.device(name) == full.device(name) for name in hand)
+        assert all([(i.name, i.file, i.purpose) for i in shard.images_for(name)]
+                   == [(i.name, i.file, i.purpose) for i in full.images_for(name)] for name in hand)
+        assert (shard.radio, shard.han, shard.hub, shard.supplier_key) == (full.radio, full.han, full.hub,
+                                                                           full.supplier_key)
+
+
+def test_the_silent_defects_are_dealt_to_different_shards() -> None:
+    hands = deal_devices({"quiet_a": 30, "quiet_b": 28, "c": 5, "d": 5, "e": 1}, 2)
+    assert hands == [["quiet_a", "d"], ["quiet_b", "c", "e"]]

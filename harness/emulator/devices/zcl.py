@@ -8,6 +8,7 @@ the cluster and command, never a bare exception in the middle of the air.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,12 +75,8 @@ def general_frame(
 ) -> bytes:
     """Serialise a foundation (general) command with zigpy's GENERAL_COMMANDS schema."""
     definition = foundation.GENERAL_COMMANDS[command]
-    header = foundation.ZCLHeader.general(tsn, command, direction=direction)
-    # zigpy 2.4 annotates Struct.replace as taking dicts and returning a plain Struct (it returns the same type).
-    header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
-        disable_default_response=disable_default_response  # type: ignore[arg-type]
-    )
-    return header.serialize() + definition.schema(**schema_args).serialize()
+    header = _header(True, int(command), direction, disable_default_response, tsn)
+    return header + definition.schema(**schema_args).serialize()
 
 
 def cluster_frame(
@@ -92,12 +89,27 @@ def cluster_frame(
     disable_default_response: bool = False,
 ) -> bytes:
     """Serialise a cluster-specific command (e.g. an OTA request) with its zigpy schema."""
-    header = foundation.ZCLHeader.cluster(tsn, command_id, direction=direction)
+    return _header(False, command_id, direction, disable_default_response, tsn) + schema(**args).serialize()
+
+
+def _header(general: bool, command_id: int, direction: Direction, disable_default_response: bool, tsn: int) -> bytes:
+    """The ZCL header (frame control, TSN, command id: no manufacturer code) as zigpy writes it."""
+    template = _header_template(general, command_id, direction, disable_default_response)
+    return template[:1] + bytes((tsn,)) + template[2:]
+
+
+@functools.cache
+def _header_template(general: bool, command_id: int, direction: Direction, disable_default_response: bool) -> bytes:
+    """zigpy's header for TSN 0, made once per kind of frame: building it is a good part of a frame's cost."""
+    make = foundation.ZCLHeader.general if general else foundation.ZCLHeader.cluster
+    header = make(0, command_id, direction=direction)
     # zigpy 2.4 annotates Struct.replace as taking dicts and returning a plain Struct (it returns the same type).
     header.frame_control = header.frame_control.replace(  # type: ignore[assignment]
         disable_default_response=disable_default_response  # type: ignore[arg-type]
     )
-    return header.serialize() + schema(**args).serialize()
+    raw = header.serialize()
+    assert len(raw) == 3 and raw[1] == 0, raw.hex()  # frame control, TSN, command id
+    return raw
 
 
 def default_response(request: ZclFrame, status: Status) -> bytes:

@@ -38,7 +38,7 @@ from .cs09 import Cs09Sender
 from .discovery import MATCH_DESC_RSP, ServiceDiscovery
 from .events import DeviceEvent, EventLog
 from .keep_alive import KEEP_ALIVE, KeepAliveClient
-from .key_establishment import KeyEstablishmentClient, KeyEstablishmentTimings
+from .key_establishment import KeyEstablishmentClient
 from .keys import InstallCodeError, link_key_from_install_code
 from .ota_client import OtaClient, ReceivedImage
 from .settings import (
@@ -146,8 +146,7 @@ class EmulatedDevice:
         self.rng = random.Random(settings.name)
         self.ota = OtaClient(self)
         self.tenancy = TenancyReader(self)
-        self.key_establishment = KeyEstablishmentClient(
-            self, timings=KeyEstablishmentTimings.for_compute_time(self.timings.cbke_compute_s))
+        self.key_establishment = KeyEstablishmentClient(self)
         self.cs09 = Cs09Sender(self)
         self.time = TimeClient(self)
         self.keep_alive = KeepAliveClient(self)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
 import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -89,11 +88,6 @@ def suite_record_problem(records: list[Any]) -> str | None:
     return None
 
 
-#: Whole seconds a device allows, in the generate times it advertises, for its ECC arithmetic
-#: itself: sect283k1 in Python takes tenths of a second, a second or two on a loaded CI machine.
-ECC_ALLOWANCE_S = 3
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KeyEstablishmentTimings:
     """The device's own CBKE timings, named so tests scale them.
@@ -114,22 +108,6 @@ class KeyEstablishmentTimings:
     margin_s: float = 10.0
     #: Hold-off after a failure that came with no Wait Time (a timeout, or the device's own refusal).
     retry_after_s: float = 30.0
-
-    @classmethod
-    def for_compute_time(cls, compute_s: float) -> KeyEstablishmentTimings:
-        """The reference's timings, advertising generate times no longer than this device needs.
-
-        The advertised times promise how long the device takes to generate its ephemeral key and to
-        compute the shared secret, and the trust centre waits that long (plus its margin) for the
-        device's next request -- so a device that stalls costs the CH the whole promise. A device
-        whose ECC takes ``compute_s`` (CI keeps it near 0) promises that plus
-        :data:`ECC_ALLOWANCE_S` for the arithmetic itself, never more than Silicon Labs' defaults
-        (a device computing in real time, seconds, keeps them).
-        """
-        need = math.ceil(compute_s) + ECC_ALLOWANCE_S
-        defaults = cls()
-        return cls(ephemeral_data_generate_time_s=min(defaults.ephemeral_data_generate_time_s, need),
-                   confirm_key_generate_time_s=min(defaults.confirm_key_generate_time_s, need))
 
     def __post_init__(self) -> None:
         for name in ("ephemeral_data_generate_time_s", "confirm_key_generate_time_s"):

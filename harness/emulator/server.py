@@ -314,7 +314,11 @@ class EmulatedRadio:
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
         finally:
-            loop.call_soon(loop.stop)
+            # stop() gives up on a shutdown slower than CALL_TIMEOUT_S (a loaded machine) and stops
+            # the loop itself; the loop is then closed with this coroutine still pending, and
+            # closing it runs this block on a closed loop.
+            if not loop.is_closed():
+                loop.call_soon(loop.stop)
 
     def __enter__(self) -> EmulatedRadio:
         return self.start() if self._thread is None else self

@@ -422,6 +422,17 @@ class DeviceOta:
 
     def _finished(self, session: OtaSession) -> None:
         transfer = self.transfer if self.transfer and self.transfer.session is session else None
+        try:
+            self._record_end(session, transfer)
+        finally:
+            # Whatever the bookkeeping above did, the transfer ends: its stall timer is already
+            # disarmed, so nothing else would end a wait on it.
+            if transfer is not None and not transfer.finished.done():
+                transfer.finished.set_result(session.outcome)
+                transfer._progressed(session.progress.high_water, ended=True)
+
+    def _record_end(self, session: OtaSession, transfer: Transfer | None) -> None:
+        """The ended session's CCS08, record and tracker stage; the activation watch or its end."""
         image = session.image
         alert = derive_ccs08(
             outcome=session.outcome,
@@ -446,9 +457,6 @@ class DeviceOta:
             self.tracker.stage(self.name, Stage.FAILED, session.reason or session.state.value)
             if transfer is not None and not transfer.activation.done():
                 transfer.activation.set_result(None)
-        if transfer is not None and not transfer.finished.done():
-            transfer.finished.set_result(session.outcome)
-            transfer._progressed(session.progress.high_water, ended=True)
 
     # ------------------------------------------------------------------ sending
 

@@ -7,6 +7,8 @@ sit at a prompt nobody will answer.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,3 +45,28 @@ async def test_a_rejoin_without_power_control_is_a_manual_step(bench_rig) -> Non
     rig = replace(bench_rig, power=None, operator=OperatorPolicy(non_interactive="skip"))
     with pytest.raises(pytest.skip.Exception, match="power-cycle .* so that it rejoins the HAN"):
         await OperatorBench(rig, config=None).rejoin(rig.devices[0])
+
+
+def test_a_prompt_nobody_answers_does_not_hold_the_run_open_at_its_end() -> None:
+    """The operator's read stays blocked on stdin after the prompt times out; the process must still exit."""
+    script = ("import asyncio\n"
+              "from tests.fixtures.conformance_bench import _operator_line\n"
+              "async def main():\n"
+              "    try:\n"
+              "        await asyncio.wait_for(_operator_line(), 0.2)\n"
+              "    except TimeoutError:\n"
+              "        print('nobody answered', flush=True)\n"
+              "asyncio.run(main())\n")
+    # stdin stays open and silent, as a terminal nobody types at
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=RIG.parents[1], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        exit_code = process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"the process did not exit after its prompt timed out: {process.communicate()[0][-2000:]}")
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+    assert exit_code == 0 and process.stdout is not None
+    assert process.stdout.read() == "nobody answered\n"

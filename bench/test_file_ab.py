@@ -15,8 +15,9 @@ With ``--tree`` the whole tree at ``--base`` (the harness, its plugin, the tests
 exported to a temporary directory and the same tests (files or node ids) run there and here,
 alternately: for a change to the harness rather than to the test file. The old tree is put first
 on ``PYTHONPATH``, so it, and every pytest run its tests start, import the old ``harness``; the
-installed packages (zigpy, bellows, pytest's plugins) are the same for both. The medians of each
-side close the output.
+installed packages (zigpy, bellows, pytest's plugins) are the same for both. ``--new COMMIT``
+runs the tree at COMMIT (exported too) in place of the work tree. The medians of each side close
+the output.
 """
 
 from __future__ import annotations
@@ -62,11 +63,11 @@ def timed_run(target: Path | str, tree: Path = REPO, figures: list[tuple[float, 
                       f"load {load:.2f} at start, {os.getloadavg()[0]:.2f} at end; {result.strip('= ')}", *slowest])
 
 
-def export_tree(base: str, directory: Path) -> Path:
-    """The repository's files at ``base``, written under ``directory`` (``git archive``)."""
-    archive = directory / "base.tar"
-    subprocess.run(["git", "archive", "--format=tar", f"--output={archive}", base], cwd=REPO, check=True)
-    tree = directory / "tree"
+def export_tree(commit: str, directory: Path) -> Path:
+    """The repository's files at ``commit``, written under ``directory`` (``git archive``)."""
+    archive = directory / f"{commit}.tar"
+    subprocess.run(["git", "archive", "--format=tar", f"--output={archive}", commit], cwd=REPO, check=True)
+    tree = directory / f"tree-{commit}"
     with tarfile.open(archive) as tar:
         tar.extractall(tree, filter="data")
     archive.unlink()
@@ -80,17 +81,20 @@ def median_line(label: str, figures: list[tuple[float, float, float]]) -> str:
             f"(user {user:.1f} + sys {system:.1f})")
 
 
-def compare_trees(base: str, rounds: int, targets: list[str]) -> None:
+def compare_trees(base: str, rounds: int, targets: list[str], new: str | None = None) -> None:
+    """``targets`` in the tree at ``base`` and in the work tree (or the tree at ``new``), alternately."""
     with tempfile.TemporaryDirectory(prefix="harness-ab-") as tmp:
         old = export_tree(base, Path(tmp))
+        here = export_tree(new, Path(tmp)) if new else REPO
+        label = f"as at {new}" if new else "now"
         before: list[tuple[float, float, float]] = []
         now: list[tuple[float, float, float]] = []
         for round_number in range(1, rounds + 1):
             for target in targets:
                 print(f"round {round_number}, as at {base}: {timed_run(target, old, before)}", flush=True)
-                print(f"round {round_number}, now: {timed_run(target, REPO, now)}", flush=True)
+                print(f"round {round_number}, {label}: {timed_run(target, here, now)}", flush=True)
         print(median_line(f"as at {base}", before))
-        print(median_line("now", now))
+        print(median_line(label, now))
 
 
 def main() -> None:
@@ -99,10 +103,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tree", action="store_true",
                         help="run the same tests in the whole tree at --base, not a copy of the file beside it")
+    parser.add_argument("--new", default=None, metavar="COMMIT",
+                        help="with --tree: the tree at COMMIT rather than the work tree (which may then change)")
     parser.add_argument("files", nargs="+", help="test files (with --tree, node ids too)")
     args = parser.parse_args()
     if args.tree:
-        compare_trees(args.base, args.rounds, args.files)
+        compare_trees(args.base, args.rounds, args.files, args.new)
         return
     copies: list[tuple[Path, Path]] = []
     try:

@@ -16,6 +16,7 @@ written ``00:0d:6f:...``) and are put on the air little-endian, as every Zigbee 
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -222,8 +223,15 @@ class Security:
     def seal(self, header: bytes, payload: bytes) -> bytes:
         """``header`` + the aux header on air + the encrypted ``payload`` with its 4-byte MIC."""
         aad = header + self.aux_header(SECURITY_LEVEL)
-        sealed = AESCCM(self.key, tag_length=MIC_LENGTH).encrypt(self.nonce(), payload, aad)
+        sealed = _ccm(self.key).encrypt(self.nonce(), payload, aad)
         return header + self.aux_header(0) + sealed
+
+
+@functools.lru_cache(maxsize=64)
+def _ccm(key: bytes) -> AESCCM:
+    """The CCM* cipher of one key, made once: a HAN uses a handful of keys for thousands of frames,
+    and setting up the cipher cost as much as sealing the frame."""
+    return AESCCM(key, tag_length=MIC_LENGTH)
 
 
 def key_transport_key(link_key: bytes) -> bytes:

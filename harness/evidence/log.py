@@ -79,7 +79,7 @@ class TestEvidence:
     )
     #: (what the entry was made from, the entry): see :meth:`to_json_obj`.
     _json_cache: tuple[Any, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
-    _json_text: tuple[dict[str, Any], str] | None = field(default=None, init=False, repr=False, compare=False)
+    _json_bytes: tuple[dict[str, Any], bytes] | None = field(default=None, init=False, repr=False, compare=False)
 
     def add(self, *records: Record) -> None:
         """File each record under its section (replacing an older snapshot of the same transfer)."""
@@ -127,12 +127,13 @@ class TestEvidence:
         self._json_cache = (key, entry)
         return entry
 
-    def to_json_text(self) -> str:
-        """This entry as :meth:`EvidenceLog.write` lays it out: indent 2, nested in the tests list."""
+    def to_json_bytes(self) -> bytes:
+        """This entry as :meth:`EvidenceLog.write` lays it out (indent 2, nested in the tests list), in UTF-8."""
         entry = self.to_json_obj()
-        if self._json_text is None or self._json_text[0] is not entry:
-            self._json_text = (entry, textwrap.indent(json.dumps(entry, indent=2, sort_keys=False), "    "))
-        return self._json_text[1]
+        if self._json_bytes is None or self._json_bytes[0] is not entry:
+            text = textwrap.indent(json.dumps(entry, indent=2, sort_keys=False), "    ")
+            self._json_bytes = (entry, text.encode("utf-8"))
+        return self._json_bytes[1]
 
     @classmethod
     def from_json_obj(cls, data: Mapping[str, Any]) -> TestEvidence:
@@ -202,19 +203,28 @@ class EvidenceLog:
         if self.path is None:
             return None
         # The same text as json.dumps(self.to_json_obj(), indent=2), but each test's entry is
-        # encoded once, not again at every rewrite (bench/README.md, "Suite time").
+        # encoded once, not again at every rewrite (bench/README.md, "Suite time"), and written
+        # piece by piece: the file grows to megabytes and is rewritten twice per test, so joining
+        # it into one text and encoding that again each time was most of the rewrite's CPU.
         with self._lock:
-            entries = [ev.to_json_text() for ev in self.tests.values()]
+            entries = [ev.to_json_bytes() for ev in self.tests.values()]
         head = json.dumps({**self.to_json_obj_header(), "tests": []}, indent=2, sort_keys=False)
         assert head.endswith('"tests": []\n}')
-        text = head[: -len("[]\n}")] + ("[\n" + ",\n".join(entries) + "\n  ]\n}" if entries else "[]\n}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; the evidence is for reviewers to read
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.write("\n")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(head[: -len("[]\n}")].encode("utf-8"))
+                if entries:
+                    fh.write(b"[\n")
+                    for index, entry in enumerate(entries):
+                        if index:
+                            fh.write(b",\n")
+                        fh.write(entry)
+                    fh.write(b"\n  ]\n}\n")
+                else:
+                    fh.write(b"[]\n}\n")
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)

@@ -92,8 +92,21 @@ def redact(text: str) -> str:
     return text
 
 
+#: Field values that hold no text: returned as they are, without the isinstance chain below.
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
+
+
 def scrub(value: Any) -> Any:
-    """Redact one field value recursively: Secrets become markers, strings are scrubbed."""
+    """Redact one field value recursively: Secrets become markers, strings are scrubbed.
+
+    A record (a :class:`Redacted`) was scrubbed when it was made and is returned as it is; so is a
+    tuple whose items all come back unchanged. A transfer's snapshot holds every event of the
+    transfer so far, and snapshots are made per block: walking and copying the events again each
+    time made a transfer's evidence quadratic in its length.
+    """
+    kind = type(value)
+    if kind in _PLAIN_TYPES or isinstance(value, Redacted):
+        return value
     if isinstance(value, Secret):
         return f"{REDACTED} ({value.fingerprint()})"
     if isinstance(value, enum.Enum):  # before str: Outcome and friends are str enums
@@ -103,7 +116,8 @@ def scrub(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray)):
         return redact(bytes(value).hex())
     if isinstance(value, tuple):
-        return tuple(scrub(v) for v in value)
+        cleaned = tuple(scrub(v) for v in value)
+        return value if kind is tuple and all(a is b for a, b in zip(cleaned, value, strict=True)) else cleaned
     if isinstance(value, list):
         return tuple(scrub(v) for v in value)
     if isinstance(value, Mapping):

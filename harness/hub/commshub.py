@@ -1024,9 +1024,11 @@ class CommsHub:
         """
         records = self.evidence.drain()
         for transfer in self.transfers():
-            record = transfer.record()
-            if record.transfer_id in self._collected:
+            # A snapshot holds every event of its transfer: make none for the transfers already
+            # collected, which every later test's collection would otherwise rebuild and discard.
+            if transfer.session.transfer_id in self._collected:
                 continue
+            record = transfer.record()
             records.append(record)
             # Done with it once it ended and nothing more is coming: its activation was observed (or
             # timed out), it did not transfer, or the device was told to wait for an activation

@@ -147,12 +147,16 @@ class ReportPlugin:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):
         """Attach the evidence to the teardown report: by then every fixture has recorded its last snapshot.
 
+        Only when pytest-html writes a report (``--html``): a run without one would render every
+        test's sections to HTML for nobody.
+
         pytest-html gathers the extras of all three phases into the test's one row, so extras on
         the teardown report show under the test even when setup failed and there was no call.
         """
         report = yield
-        if report.when == "teardown":
-            base = link_base(getattr(item.config.option, "htmlpath", None), self.log.path)
+        html_path = getattr(item.config.option, "htmlpath", None)
+        if report.when == "teardown" and html_path:  # only pytest-html renders them
+            base = link_base(html_path, self.log.path)
             report.extras = [*getattr(report, "extras", []), *to_extras(self.log.get(item.nodeid), link_base=base)]
         return report
 

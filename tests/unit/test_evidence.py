@@ -144,3 +144,29 @@ def test_loading_a_file_with_another_schema_names_file_and_field(tmp_path):
     path.write_text(json.dumps({"schema": "other/9", "tests": []}))
     with pytest.raises(ValueError, match=r"e\.json: schema"):
         EvidenceLog.load(path)
+
+
+def test_a_secret_inside_a_tuple_is_scrubbed_and_records_already_scrubbed_are_kept_as_they_are():
+    from harness.evidence.redaction import scrub
+
+    register_secret(Secret(INSTALL_CODE))
+    cleaned = scrub(("no secret here", f"key {INSTALL_CODE.hex()}"))
+    assert cleaned == ("no secret here", f"key {REDACTED}")
+    events = (TransferEvent(t=1.0, kind=TransferEventKind.BLOCK_REQUEST, detail=f"{INSTALL_CODE.hex()}"),)
+    assert events[0].detail == REDACTED, "a record is scrubbed when it is made"
+    assert scrub(events) is events, "a transfer's events are not copied again for every snapshot"
+    assert _transfer(events=events).events is events
+
+
+def test_the_evidence_file_is_the_whole_log_as_indented_json(tmp_path, monkeypatch):
+    """Written piece by piece from each test's cached entry, the file is still exactly the log's JSON."""
+    monkeypatch.setattr("harness.evidence.log.time.time", lambda: 1234.5)
+    path = tmp_path / "evidence.json"
+    log = EvidenceLog(path, run_info={"rig": "emulated", "operator": "Zoë"})
+    log.write()
+    assert path.read_text(encoding="utf-8") == json.dumps(log.to_json_obj(), indent=2) + "\n"
+    log.begin("t::one").add(_transfer(events=(TransferEvent(t=1.0, kind=TransferEventKind.QUERY),)))
+    log.finish("t::one", "passed")
+    log.begin("t::two").add(StageRecord(device="ppmid1", stage="notified", t=2.0, detail="écran"))
+    log.write()
+    assert path.read_text(encoding="utf-8") == json.dumps(log.to_json_obj(), indent=2) + "\n"

@@ -36,6 +36,7 @@ DEADLINE_S = 30.0
 
 TESTS = '''
 import asyncio
+import os
 from harness.evidence import CheckRecord, Outcome
 
 def test_first_records_a_check_and_passes(evidence):
@@ -46,8 +47,10 @@ async def test_second_waits_for_a_device_that_never_answers(evidence):
     # As a hub test awaiting a transfer: an async test on pytest-asyncio's loop.
     evidence.add(CheckRecord(name="waiting", rule="device answers", observed="nothing yet",
                              outcome=Outcome.NOT_OBSERVED, source="tiny project", confidence="test", device="ppmid1"))
-    with open("second-recorded.json", "w") as marker:  # tells the outer test the record is in
+    # Tells the outer test the record is in; replaced whole, as the outer test reads it as it polls.
+    with open("second-recorded.json.tmp", "w") as marker:
         marker.write('{"recorded": true}')
+    os.replace("second-recorded.json.tmp", "second-recorded.json")
     await asyncio.wait_for(asyncio.Event().wait(), 60)  # interrupted long before this returns
 
 def test_third_never_runs():

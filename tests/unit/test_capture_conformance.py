@@ -1,9 +1,10 @@
 """The independent check over a real conformance run: tshark decodes every capture it left.
 
-The run is the one of tests/unit/conformance_run.py -- ``pytest tests/conformance`` on the
+The run is the one of tests/fixtures/conformance_run.py -- ``pytest tests/conformance`` on the
 emulated rig (with planted test secrets), ``--evidence`` beside its report -- so the captures
 judged here are exactly those a lab's CI run leaves, one per test, with the keys file beside them.
-Wireshark's dissectors (tsharkcheck) then judge each of them:
+Wireshark's dissectors (tsharkcheck) then judge each of them, in one tshark pass per capture
+shared by the checks below:
 
 * no malformed frame and no expert error;
 * every OTA, Time and Device Management frame decodes as that cluster, APS-secured where the Smart
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +33,12 @@ from tests.fixtures.tsharkcheck import (
     DEVICE_MANAGEMENT,
     KEY_ESTABLISHMENT,
     OTA,
+    PROBLEM_FRAMES,
+    Dissection,
     cluster_violations,
+    dissect,
     fields,
     needs_tshark,
-    ota_blocks,
     problems,
     recorded_blocks,
 )
@@ -53,6 +58,12 @@ def tests(run: ConformanceRun) -> list[dict[str, Any]]:
     """The evidence of every test, in run order."""
     entries: list[dict[str, Any]] = json.loads(run.evidence.read_text(encoding="utf-8"))["tests"]
     return entries
+
+
+@pytest.fixture(scope="module")
+def dissections(run: ConformanceRun, tests: list[dict[str, Any]]) -> list[Dissection]:
+    """tshark once over each test's capture (in run order), for every check that judges them all."""
+    return [dissect(capture_of(run, entry), keys(run)) for entry in tests]
 
 
 def capture_of(run: ConformanceRun, entry: dict[str, Any]) -> Path:
@@ -81,29 +92,52 @@ def test_the_first_tests_capture_holds_every_devices_join(run: ConformanceRun, t
 
 
 @needs_tshark
-def test_every_capture_decodes_without_malformed_frames_or_expert_errors(run: ConformanceRun, tests) -> None:
-    found = {capture_of(run, e).name: problems(capture_of(run, e), keys(run)) for e in tests}
+def test_every_capture_decodes_without_malformed_frames_or_expert_errors(dissections: list[Dissection]) -> None:
+    found = {dissection.capture.name: dissection.problems() for dissection in dissections}
     assert {name: rows[:3] for name, rows in found.items() if rows} == {}
 
 
 @needs_tshark
-def test_smart_energy_clusters_decode_with_the_aps_security_the_rules_require(run: ConformanceRun, tests) -> None:
+def test_smart_energy_clusters_decode_with_the_aps_security_the_rules_require(dissections: list[Dissection]) -> None:
     seen: dict[int, int] = {}
-    violations = [v for entry in tests for v in cluster_violations(capture_of(run, entry), keys(run), seen)]
+    violations = [v for dissection in dissections for v in dissection.cluster_violations(seen)]
     assert violations == [], f"{len(violations)} frames break the rules, the first: {violations[:5]}"
     assert seen.get(OTA, 0) > 100 and seen.get(KEY_ESTABLISHMENT, 0) >= 12 and seen.get(DEVICE_MANAGEMENT, 0) >= 4
 
 
 @needs_tshark
-def test_ota_offsets_and_sizes_on_the_air_equal_each_tests_transfer_records(run: ConformanceRun, tests) -> None:
+def test_ota_offsets_and_sizes_on_the_air_equal_each_tests_transfer_records(tests,
+                                                                             dissections: list[Dissection]) -> None:
     compared = 0
-    for entry in tests:
-        on_air, recorded = ota_blocks(capture_of(run, entry), keys(run)), recorded_blocks(entry["transfers"])
+    for entry, dissection in zip(tests, dissections, strict=True):
+        on_air, recorded = dissection.ota_blocks(), recorded_blocks(entry["transfers"])
         where = entry["nodeid"]
         assert on_air.requests == recorded.requests, f"{where}: Image Block Requests differ"
         assert on_air.responses == recorded.responses, f"{where}: Image Block Responses differ"
         compared += sum(len(blocks) for blocks in recorded.responses.values())
     assert compared > 100
+
+
+@needs_tshark
+def test_the_one_pass_finds_what_each_checks_own_filter_finds_in_a_damaged_capture(run: ConformanceRun, tests,
+                                                                                    tmp_path: Path) -> None:
+    # The checks above read one tshark pass per capture; here the good-image capture, with bytes
+    # flipped at random (seeded), is judged both ways: the problems and cluster rule breaks the one
+    # pass reports are exactly those each check's own display filter finds, and there are some.
+    upgrade = next(e for e in tests if "test_good_image_is_transferred" in e["nodeid"] and "ppmid1" in e["nodeid"])
+    damaged = tmp_path / "damaged.pcapng"
+    editcap = shutil.which("editcap")
+    assert editcap, "editcap (installed with tshark) not found"
+    subprocess.run([editcap, "-E", "0.01", "--seed", "15", str(capture_of(run, upgrade)), str(damaged)],
+                   check=True, capture_output=True, timeout=60)
+    one_pass = dissect(damaged, keys(run))
+    assert [row[0] for row in one_pass.problems()] == [row[0] for row in fields(damaged, keys(run), PROBLEM_FRAMES,
+                                                                                  "frame.number")]
+    assert one_pass.problems() and len(one_pass.problems()) == len(problems(damaged, keys(run)))
+    seen_once: dict[int, int] = {}
+    seen_apart: dict[int, int] = {}
+    assert one_pass.cluster_violations(seen_once) == cluster_violations(damaged, keys(run), seen_apart)
+    assert seen_once == seen_apart and seen_once.get(OTA, 0) > 50
 
 
 def test_the_report_links_each_capture_with_frame_numbers_beside_the_events(run: ConformanceRun, tests,

@@ -2,16 +2,26 @@
 
 One run (tests/fixtures/conformance_run.py) of ``pytest tests/conformance`` on the emulated rig with
 planted secrets, with DEBUG logging live on the terminal and captured into every report.
+
+The report is also shown as a reviewer sees it, rendered in headless Chromium: pytest-html builds
+the results table in the browser, so the file alone proves little. The report is loaded with every
+test's details open, and the DOM after the scripts ran must show the header, the devices, each key
+test's evidence, and no script error. (That check lives here, beside the run's other checks, so
+that under pytest-xdist the worker that makes this run for them renders its report too, rather
+than a second worker making a second run.)
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
+import re
 import xml.etree.ElementTree as ET
 
 import pytest
 
+from harness.report import browser
 from harness.report.scan import find_secrets
 from tests.fixtures.conformance_run import ConformanceRun, planted_run, planted_secrets
 
@@ -25,6 +35,17 @@ KEY_TESTS = ("test_good_image_is_transferred_activated_and_read_back[ppmid1-ppmi
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> ConformanceRun:
     return planted_run(tmp_path_factory)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The browser that renders the report; its absence skips (fails under CI, which installs it)."""
+    found = browser.find_chromium()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed; .ci/run installs it under CI")
+        pytest.skip("Chromium is not installed (apt-get install -y chromium; .ci/run does it under CI)")
+    return found
 
 
 def jsonblob(report) -> dict:
@@ -89,3 +110,22 @@ def test_no_planted_secret_in_any_artefact_or_the_captured_logs(run: Conformance
     assert "DEBUG" in run.output, "the run logged nothing at DEBUG: the leak check would prove little"
     findings = find_secrets(run.artefacts, planted_secrets())
     assert findings == [], "secrets found:\n" + "\n".join(map(str, findings))
+
+
+def test_the_conformance_report_renders_with_every_section_visible_and_no_script_error(run: ConformanceRun,
+                                                                                        chromium: str) -> None:
+    assert run.html.is_file(), f"the conformance run wrote no report:\n{run.output[-3000:]}"
+    page = browser.render(run.html, chromium=chromium)
+    assert page.script_errors == [], f"script errors in the report: {page.script_errors}"
+    dom = page.dom
+    rows = re.findall(r'<tbody class="results-table-row (passed|failed|skipped|error)', dom)
+    assert rows and "failed" not in rows, f"results table rows after scripts ran: {rows or 'none (the script did not run)'}"
+    assert "extras-row hidden" not in dom, "some test's details stayed collapsed"
+    for heading in ("Run", "Verdicts: device × image", "Devices under test", "Firmware images", "OTA timeline",
+                    "Alert sequence: expected versus observed", "Attributes: expected versus read", "Checks",
+                    "Tenancy attributes read by the device"):
+        assert f"<h3>{heading}</h3>" in dom, f"section {heading!r} is not in the rendered report"
+    for test in ("test_good_image_is_transferred_activated_and_read_back", "test_wait_for_data_is_honoured",
+                 "test_device_rejects_a_bad_image_with_invalid_image"):
+        assert test in dom, f"{test} is not in the rendered results table"
+    assert "<svg" in dom and "planted" in dom

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.inner_runs import runpytest_subprocess
+
 pytest_plugins = ("pytester",)
 
 REPO = Path(__file__).resolve().parents[2]
 RIG = REPO / "rigs" / "emulated.toml"
-#: Left out of every run here: hypothesis's pytest plugin, about 1 s of each run's start-up, used by none of them.
-UNUSED_PLUGINS = ("-p", "no:hypothesispytest")
 
 TESTS = '''
 import pytest
@@ -41,7 +41,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_hub_tests_share_one_hub_and_their_evidence_lands_in_the_json(project: pytest.Pytester) -> None:
     out = project.path / "out" / "evidence.json"
-    result = project.runpytest_subprocess(*UNUSED_PLUGINS, f"--rig={RIG}", f"--evidence={out}", "-v")
+    result = runpytest_subprocess(project, f"--rig={RIG}", f"--evidence={out}", "-v")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*[[]hub] ppmid1 ppmid-next notified*"])  # live progress
     data = json.loads(out.read_text())
@@ -73,7 +73,7 @@ def test_what_the_hub_records_as_it_stops_after_the_last_hub_test_goes_to_that_t
     pytester.makepyfile(test_left_running=LEFT_RUNNING)
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
     out = pytester.path / "evidence.json"
-    result = pytester.runpytest_subprocess(*UNUSED_PLUGINS, f"--rig={RIG}", f"--evidence={out}")
+    result = runpytest_subprocess(pytester, f"--rig={RIG}", f"--evidence={out}")
     result.assert_outcomes(passed=2)
     tests = {t["nodeid"].split("::")[-1]: t for t in json.loads(out.read_text())["tests"]}
     transfers = tests["test_leaves_a_transfer_running"]["transfers"]
@@ -101,7 +101,7 @@ def test_harness_rig_check_inside_a_session_brings_up_its_own_run(pytester: pyte
     # serial port the session's hub holds open), and closing it leaves the session's run alone.
     pytester.makepyfile(test_cli_inside=CLI_INSIDE)
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
-    result = pytester.runpytest_subprocess(*UNUSED_PLUGINS, f"--rig={RIG}", f"--evidence={pytester.path / 'evidence.json'}")
+    result = runpytest_subprocess(pytester, f"--rig={RIG}", f"--evidence={pytester.path / 'evidence.json'}")
     result.assert_outcomes(passed=3)
 
 
@@ -111,7 +111,7 @@ def test_a_radio_that_does_not_answer_stops_the_session_once(pytester: pytest.Py
     make_tree(pytester.path, {"bench": real_rig_text("bench", port='"tcp://127.0.0.1:9"')})
     pytester.makepyfile(test_many="\n".join(f"async def test_{i}(hub):\n    pass\n" for i in range(10)))
     pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
-    result = pytester.runpytest_subprocess(*UNUSED_PLUGINS, "--rig=bench", f"--evidence={pytester.path / 'evidence.json'}")
+    result = runpytest_subprocess(pytester, "--rig=bench", f"--evidence={pytester.path / 'evidence.json'}")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.assert_outcomes()  # nothing ran, nothing failed
     out = result.stdout.str()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.inner_runs import UNUSED_PLUGINS, runpytest_subprocess
 from tests.fixtures.rigfiles import emulated_rig_text, make_tree, real_rig_text
 
 pytest_plugins = ("pytester",)
@@ -30,9 +31,8 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     return pytester
 
 
-#: The inner runs leave out the hypothesis and asyncio plugins: hypothesis imports all of itself at the end of every
-#: run, which costs seconds per run and tells these tests nothing.
-QUIET = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
+#: The inner runs leave out the plugins none of them uses (see inner_runs), and asyncio's: no test here is async.
+QUIET = (*UNUSED_PLUGINS, "-p", "no:asyncio")
 
 
 def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -98,7 +98,7 @@ def test_rig_precedence(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatc
 
 
 def test_unknown_rig_stops_before_collection_with_one_line(project: pytest.Pytester) -> None:
-    result = project.runpytest_subprocess(*QUIET, "--rig", "nope")
+    result = runpytest_subprocess(project, "-p", "no:asyncio", "--rig", "nope")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     line = one_line(result.errlines)
     assert line.startswith("ERROR: ") and line.endswith("unknown rig 'nope'; available rigs: alpha, beta, emulated")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.evidence import EvidenceLog
 from harness.report.benches import BENCH_KEY, load_bench, render_benches_page
+from tests.fixtures.inner_runs import UNUSED_PLUGINS
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = Path(sys.executable).with_name("harness")
@@ -75,7 +76,7 @@ def test_signoff_runs_each_rig_in_its_own_process_and_shows_a_rig_that_cannot_ru
     html = tmp_path / "signoff.html"
 
     result = subprocess.run([str(HARNESS), "signoff", "--rig", "emulated", "--rig", "nosuch", "--html", str(html),
-                             "--suite", "tests/conformance/test_identity.py"],
+                             "--suite", "tests/conformance/test_identity.py", "--", *UNUSED_PLUGINS],
                             cwd=REPO, text=True, capture_output=True, timeout=300, env={**_env(), "CI": "true"})
 
     assert result.returncode == 2, result.stdout + result.stderr

@@ -24,6 +24,7 @@ import pytest
 from harness.evidence import CheckRecord, EvidenceLog, Outcome, TransferOutcome, TransferRecord
 from harness.report.standalone import render_page
 from harness.report.verdicts import Verdict, pytest_verdict
+from tests.fixtures.inner_runs import UNUSED_PLUGINS
 
 pytest_plugins = ("pytester",)
 
@@ -70,13 +71,13 @@ def tiny(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def start_run(project: pytest.Pytester, evidence: Path) -> subprocess.Popen[bytes]:
-    """pytest on the tiny project in its own process (a plugin that only costs start-up time left out).
+    """pytest on the tiny project in its own process (the plugins that only cost start-up time left out).
 
     SIGINT is reset to its default in the child: a CI job started in the background inherits it
     ignored, and Python then never turns it into KeyboardInterrupt.
     """
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", *UNUSED_PLUGINS, "-p", "no:cacheprovider",
          "-q", f"--evidence={evidence}", "test_tiny.py"],
         cwd=project.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -96,11 +97,25 @@ def await_file_state(path: Path, proc: subprocess.Popen[bytes], ready, what: str
             if ready(last):
                 return last
         if proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-            pytest.fail(f"the run ended before {what} (exit {proc.returncode}):\n{out}")
+            returncode, out = output_once_ended(proc, f"it ended before {what}")
+            pytest.fail(f"the run ended before {what} (exit {returncode}):\n{out}")
         time.sleep(0.02)  # a bounded poll on the file's content; the file has no change notification
     proc.kill()
     pytest.fail(f"no {what} within {DEADLINE_S} s; last evidence file: {last}")
+
+
+def output_once_ended(proc: subprocess.Popen[bytes], what: str) -> tuple[int, str]:
+    """The exit status and whole output of ``proc`` once it ends, bounded by DEADLINE_S.
+
+    A run that outlives the deadline is killed and the test fails with what it printed, never hangs.
+    """
+    try:
+        out, _ = proc.communicate(timeout=DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate(timeout=DEADLINE_S)
+        pytest.fail(f"the run did not end within {DEADLINE_S} s ({what}):\n{out.decode(errors='replace')[-3000:]}")
+    return proc.returncode, out.decode(errors="replace")
 
 
 def second_running(data: dict) -> bool:
@@ -117,12 +132,11 @@ def kill_when_second_runs(project: pytest.Pytester, sig: signal.Signals) -> tupl
         await_file_state(project.path / "second-recorded.json", proc, lambda data: data.get("recorded"),
                          "the second test recorded its check")
         proc.send_signal(sig)
-        returncode = proc.wait(timeout=DEADLINE_S)
-        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        returncode, output = output_once_ended(proc, f"{sig.name} was sent")
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=DEADLINE_S)
     return evidence, returncode, output
 
 
@@ -229,7 +243,7 @@ def test_interrupted_hub_test_keeps_its_transfer_in_progress_and_is_not_a_pass(p
     evidence = pytester.path / "reports" / "evidence.json"
     marker = pytester.path / "transfer-in-progress"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:hypothesispytest", "-p", "no:cacheprovider", "-q",
+        [sys.executable, "-m", "pytest", *UNUSED_PLUGINS, "-p", "no:cacheprovider", "-q",
          f"--rig={RIG_FILE}", f"--evidence={evidence}", "test_hub.py"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -240,12 +254,11 @@ def test_interrupted_hub_test_keeps_its_transfer_in_progress_and_is_not_a_pass(p
                          "the second test's transfer in progress")
         transfer_id = marker.read_text()
         proc.send_signal(signal.SIGINT)
-        returncode = proc.wait(timeout=DEADLINE_S)
-        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+        returncode, output = output_once_ended(proc, "SIGINT was sent")
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.wait(timeout=DEADLINE_S)
     assert returncode == pytest.ExitCode.INTERRUPTED, output[-3000:]
 
     log = EvidenceLog.load(evidence)

@@ -60,8 +60,7 @@ def lab(coordinator: Coordinator, tmp_path: Path) -> Iterator[Lab]:
 
 def harness(lab: Lab, *args: str, user: str | None = None, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     env = lab.env(**({"LG_USERNAME": user} if user else {}))
-    return subprocess.run([str(BIN / "harness"), *args], cwd=REPO, env=env, text=True,
-                          capture_output=True, timeout=timeout)
+    return lab.run_to_end([str(BIN / "harness"), *args], cwd=REPO, env=env, timeout=timeout)
 
 
 #: Left out of every run here: hypothesis's pytest plugin, about 1 s of each run's start-up, used by none of them.
@@ -69,8 +68,8 @@ UNUSED_PLUGINS = ("-p", "no:hypothesispytest")
 
 
 def pytest_run(lab: Lab, *args: str, evidence: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", *args, *UNUSED_PLUGINS, f"--evidence={evidence}"],
-                          cwd=REPO, env=lab.env(), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+    return lab.run_to_end([sys.executable, "-m", "pytest", *args, *UNUSED_PLUGINS, f"--evidence={evidence}"],
+                          cwd=REPO, env=lab.env(), timeout=RUN_TIMEOUT_S)
 
 
 #: A test file that sits in the run until it is stopped, after saying so.
@@ -99,10 +98,11 @@ def file_run_argv(tmp_path: Path, source: str, rig: Path, evidence: Path) -> lis
 def run_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, evidence: Path | None = None,
              **env: str) -> subprocess.CompletedProcess[str]:
     argv = file_run_argv(tmp_path, source, rig, evidence or tmp_path / "e.json")
-    return subprocess.run(argv, cwd=REPO, env=lab.env(**env), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+    return lab.run_to_end(argv, cwd=REPO, env=lab.env(**env), timeout=RUN_TIMEOUT_S)
 
 
-def start_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, until: str, evidence: Path | None = None) -> Run:
+def start_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, until: str,
+               evidence: Path | None = None) -> Run:
     """The run, started as from a terminal (Ctrl-C reaches it), returned once it has printed ``until``
     -- the run's own word that it is inside its test, holding the place. The lab stops it if the test
     ends first."""
@@ -118,14 +118,17 @@ def last_lines(result: subprocess.CompletedProcess[str], n: int = 15) -> str:
 
 def test_the_rig_check_acquires_the_place_shows_the_exported_port_and_releases_it(lab: Lab, tmp_path: Path) -> None:
     bench = lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a", place=bench.place)  # coordinator from $LG_COORDINATOR, as labgrid's tools read it
+    rig = place_rig(tmp_path, "bench-a", place=bench.place)  # coordinator: $LG_COORDINATOR
 
     result = harness(lab, "rig", "check", str(rig))
 
     assert result.returncode == 0, last_lines(result)
     line = next(line for line in result.stdout.splitlines() if "radio port" in line)
-    assert f"labgrid place '{bench.place}' (coordinator {lab.address}, from $LG_COORDINATOR): acquired" in line
-    assert f"socket://127.0.0.1:{bench.serial_port} (exporter {bench.exporter_name}/radio/NetworkSerialPort/" in line
+    where = f"labgrid place '{bench.place}' (coordinator {lab.address}, from $LG_COORDINATOR)"
+    assert f"{where}: acquired" in line
+    exported = f"socket://127.0.0.1:{bench.serial_port} "
+    exported += f"(exporter {bench.exporter_name}/radio/NetworkSerialPort/"
+    assert exported in line
     assert lab.holder(bench.place) is None, "the place is released when the check ends"
 
 
@@ -155,7 +158,8 @@ def test_a_place_held_by_someone_else_stops_the_run_with_who_and_since_when(lab:
     assert result.returncode == pytest.ExitCode.INTERRUPTED, last_lines(result)
     stopped = [line for line in result.stdout.splitlines() if "is held by" in line]
     assert len(stopped) == 1, last_lines(result)
-    assert f"labgrid place '{bench.place}'" in stopped[0] and "/alice since 20" in stopped[0] and "UTC" in stopped[0]
+    assert f"labgrid place '{bench.place}'" in stopped[0]
+    assert "/alice since 20" in stopped[0] and "UTC" in stopped[0]
     assert "Traceback" not in result.stdout + result.stderr
     holder = lab.holder(bench.place)
     assert holder is not None and holder.endswith("/alice"), "the run never took the place from its holder"
@@ -204,7 +208,8 @@ def test_after_a_killed_run_the_place_says_it_is_yours_and_labgrid_client_releas
     again = harness(lab, "rig", "check", str(rig))   # the coordinator still has the place as this user's
     assert again.returncode != 0
     refused = next(line for line in again.stdout.splitlines() if "radio port" in line)
-    assert "is already held by you" in refused and f"labgrid-client -x {lab.address} -p {bench.place} release" in refused
+    assert "is already held by you" in refused
+    assert f"labgrid-client -x {lab.address} -p {bench.place} release" in refused
 
     lab.client("-p", bench.place, "release")   # what the line tells the engineer to type
     assert harness(lab, "rig", "check", str(rig)).returncode == 0
@@ -259,8 +264,8 @@ def test_a_radio_withdrawn_mid_run_fails_the_next_test_clearly_and_keeps_the_evi
     output = run.finish("\n", timeout=RUN_TIMEOUT_S, after=" of its radio's withdrawal")
 
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, output[-3000:]
-    assert f"withdrew the serial radio {bench.exporter_name}/radio/NetworkSerialPort/NetworkSerialPort" in output, \
-        output[-3000:]
+    withdrawn = f"withdrew the serial radio {bench.exporter_name}/radio/NetworkSerialPort/NetworkSerialPort"
+    assert withdrawn in output, output[-3000:]
     tests = {test["nodeid"].split("::")[-1]: test["outcome"] for test in json.loads(evidence.read_text())["tests"]}
     assert tests["test_before"] == "passed" and tests["test_after"] == "failed"
 
@@ -299,7 +304,8 @@ def test_the_emulated_rig_is_untouched_by_labgrid(tmp_path: Path) -> None:
 def test_two_benches_run_at_once_and_merge_into_one_report_where_a_missing_bench_shows(lab: Lab, tmp_path: Path) -> None:
     for name in ("bench-a", "bench-b"):
         lab.add_bench(name)
-    rigs = [place_rig(tmp_path, name, place=lab.place(name)) for name in ("bench-a", "bench-b", "bench-c")]  # no bench-c
+    # No place bench-c exists.
+    rigs = [place_rig(tmp_path, name, place=lab.place(name)) for name in ("bench-a", "bench-b", "bench-c")]
     html = tmp_path / "signoff.html"
 
     result = harness(lab, "signoff", *(f"--rig={rig}" for rig in rigs), "--html", str(html),

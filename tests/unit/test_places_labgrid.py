@@ -39,6 +39,7 @@ STOP_TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinator]:
+    """One labgrid-coordinator for this module's tests in this worker, started by the first that needs it."""
     skip_without_lab()
     coordinator = Coordinator(tmp_path_factory.mktemp("coordinator"))
     try:

@@ -1,8 +1,10 @@
 """Rigs as labgrid places, against a real labgrid coordinator and exporter on this machine.
 
-The lab (tests/unit/labgrid_lab.py) is what a lab runs: labgrid-coordinator, and per bench an
+The lab (tests/fixtures/labgrid_lab.py) is what a lab runs: labgrid-coordinator, and per bench an
 emulated radio on a pty served by Debian's ser2net and published by labgrid-exporter. The runs are
 subprocesses, as an engineer types them: ``pytest tests/conformance --rig=bench``, ``harness rig check``.
+The tests of this module share one coordinator; each test's places carry its own prefix (``t3-bench-a``),
+so a test neither sees nor is disturbed by another's places, and its benches and runs end with it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.labgrid_lab import BIN, REPO, Lab, interrupt_as_in_a_terminal, place_rig, skip_without_lab
+from tests.fixtures.labgrid_lab import (
+    BIN,
+    REPO,
+    Coordinator,
+    Lab,
+    Run,
+    interrupt_as_in_a_terminal,
+    place_rig,
+    skip_without_lab,
+)
 
 #: A whole conformance run through a place takes about 15 s here; this bounds a hang, not the run.
 RUN_TIMEOUT_S = 300
@@ -26,12 +37,23 @@ RUN_TIMEOUT_S = 300
 STOP_TIMEOUT_S = 60
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[Lab]:
+@pytest.fixture(scope="module")
+def coordinator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coordinator]:
+    """One labgrid-coordinator for this module's tests in this worker, started by the first that needs it."""
     skip_without_lab()
-    lab = Lab(tmp_path)
+    coordinator = Coordinator(tmp_path_factory.mktemp("coordinator"))
     try:
-        lab.start_coordinator()
+        yield coordinator
+    finally:
+        coordinator.close()
+
+
+@pytest.fixture
+def lab(coordinator: Coordinator, tmp_path: Path) -> Iterator[Lab]:
+    """This test's lab on the module's coordinator: every process the test starts ends with it."""
+    coordinator.ensure_running()
+    lab = Lab(tmp_path, coordinator, coordinator.prefix())
+    try:
         yield lab
     finally:
         lab.close()
@@ -39,8 +61,7 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
 
 def harness(lab: Lab, *args: str, user: str | None = None, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     env = lab.env(**({"LG_USERNAME": user} if user else {}))
-    return subprocess.run([str(BIN / "harness"), *args], cwd=REPO, env=env, text=True,
-                          capture_output=True, timeout=timeout)
+    return lab.run_to_end([str(BIN / "harness"), *args], cwd=REPO, env=env, timeout=timeout)
 
 
 #: Left out of every run here: hypothesis's pytest plugin, about 1 s of each run's start-up, used by none of them.
@@ -48,8 +69,8 @@ UNUSED_PLUGINS = ("-p", "no:hypothesispytest")
 
 
 def pytest_run(lab: Lab, *args: str, evidence: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", *args, *UNUSED_PLUGINS, f"--evidence={evidence}"],
-                          cwd=REPO, env=lab.env(), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+    return lab.run_to_end([sys.executable, "-m", "pytest", *args, *UNUSED_PLUGINS, f"--evidence={evidence}"],
+                          cwd=REPO, env=lab.env(), timeout=RUN_TIMEOUT_S)
 
 
 #: A test file that sits in the run until it is stopped, after saying so.
@@ -78,23 +99,17 @@ def file_run_argv(tmp_path: Path, source: str, rig: Path, evidence: Path) -> lis
 def run_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, evidence: Path | None = None,
              **env: str) -> subprocess.CompletedProcess[str]:
     argv = file_run_argv(tmp_path, source, rig, evidence or tmp_path / "e.json")
-    return subprocess.run(argv, cwd=REPO, env=lab.env(**env), text=True, capture_output=True, timeout=RUN_TIMEOUT_S)
+    return lab.run_to_end(argv, cwd=REPO, env=lab.env(**env), timeout=RUN_TIMEOUT_S)
 
 
-def start_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, evidence: Path | None = None,
-               until: str | None = None) -> subprocess.Popen[str]:
-    """The run, started as from a terminal (Ctrl-C reaches it); with ``until``, returned once it has
-    printed that word -- the run's own word that it is inside its test, holding the place."""
+def start_file(lab: Lab, tmp_path: Path, source: str, rig: Path, *, until: str,
+               evidence: Path | None = None) -> Run:
+    """The run, started as from a terminal (Ctrl-C reaches it), returned once it has printed ``until``
+    -- the run's own word that it is inside its test, holding the place. The lab stops it if the test
+    ends first."""
     argv = file_run_argv(tmp_path, source, rig, evidence or tmp_path / "e.json")
-    run = subprocess.Popen(argv, cwd=REPO, env=lab.env(), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, preexec_fn=interrupt_as_in_a_terminal)
-    if until is not None:
-        assert run.stdout is not None
-        for line in run.stdout:
-            if until in line:
-                break
-        else:
-            pytest.fail(f"the run ended before printing {until!r}", pytrace=False)
+    run = lab.start_run(argv, cwd=REPO, env=lab.env(), preexec_fn=interrupt_as_in_a_terminal)
+    run.wait_for(until, RUN_TIMEOUT_S)
     return run
 
 
@@ -104,20 +119,23 @@ def last_lines(result: subprocess.CompletedProcess[str], n: int = 15) -> str:
 
 def test_the_rig_check_acquires_the_place_shows_the_exported_port_and_releases_it(lab: Lab, tmp_path: Path) -> None:
     bench = lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a")  # coordinator from $LG_COORDINATOR, as labgrid's own tools read it
+    rig = place_rig(tmp_path, "bench-a", place=bench.place)  # coordinator: $LG_COORDINATOR
 
     result = harness(lab, "rig", "check", str(rig))
 
     assert result.returncode == 0, last_lines(result)
     line = next(line for line in result.stdout.splitlines() if "radio port" in line)
-    assert f"labgrid place 'bench-a' (coordinator {lab.address}, from $LG_COORDINATOR): acquired" in line
-    assert f"socket://127.0.0.1:{bench.serial_port} (exporter bench-a-host/radio/NetworkSerialPort/" in line
-    assert lab.holder("bench-a") is None, "the place is released when the check ends"
+    where = f"labgrid place '{bench.place}' (coordinator {lab.address}, from $LG_COORDINATOR)"
+    assert f"{where}: acquired" in line
+    exported = f"socket://127.0.0.1:{bench.serial_port} "
+    exported += f"(exporter {bench.exporter_name}/radio/NetworkSerialPort/"
+    assert exported in line
+    assert lab.holder(bench.place) is None, "the place is released when the check ends"
 
 
 def test_the_conformance_suite_runs_through_the_place(lab: Lab, tmp_path: Path) -> None:
-    lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a", coordinator=lab.address)
+    bench = lab.add_bench("bench-a")
+    rig = place_rig(tmp_path, "bench-a", place=bench.place, coordinator=lab.address)
     evidence = tmp_path / "evidence.json"
 
     result = pytest_run(lab, "tests/conformance", f"--rig={rig}", "-k", THROUGH_THE_RADIO, evidence=evidence)
@@ -128,92 +146,90 @@ def test_the_conformance_suite_runs_through_the_place(lab: Lab, tmp_path: Path) 
     assert outcomes.count("passed") >= 10, outcomes
     assert "failed" not in outcomes
     assert "socket://127.0.0.1:" in run["run"]["radio"], run["run"]   # the hub's radio was the exported one
-    assert lab.holder("bench-a") is None
+    assert lab.holder(bench.place) is None
 
 
 def test_a_place_held_by_someone_else_stops_the_run_with_who_and_since_when(lab: Lab, tmp_path: Path) -> None:
-    lab.add_bench("bench-a")
-    lab.client("-p", "bench-a", "acquire", user="alice")
-    rig = place_rig(tmp_path, "bench-a")
+    bench = lab.add_bench("bench-a")
+    lab.client("-p", bench.place, "acquire", user="alice")
+    rig = place_rig(tmp_path, "bench-a", place=bench.place)
 
     result = pytest_run(lab, "tests/conformance", f"--rig={rig}", evidence=tmp_path / "evidence.json")
 
     assert result.returncode == pytest.ExitCode.INTERRUPTED, last_lines(result)
     stopped = [line for line in result.stdout.splitlines() if "is held by" in line]
     assert len(stopped) == 1, last_lines(result)
-    assert "labgrid place 'bench-a'" in stopped[0] and "/alice since 20" in stopped[0] and "UTC" in stopped[0]
+    assert f"labgrid place '{bench.place}'" in stopped[0]
+    assert "/alice since 20" in stopped[0] and "UTC" in stopped[0]
     assert "Traceback" not in result.stdout + result.stderr
-    assert lab.holder("bench-a").endswith("/alice"), "the run never took the place from its holder"
+    holder = lab.holder(bench.place)
+    assert holder is not None and holder.endswith("/alice"), "the run never took the place from its holder"
 
 
 def test_a_second_client_is_refused_while_a_run_holds_the_place(lab: Lab, tmp_path: Path) -> None:
-    lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a")
+    bench = lab.add_bench("bench-a")
+    rig = place_rig(tmp_path, "bench-a", place=bench.place)
     run = start_file(lab, tmp_path, "def test_hold(rig):\n    print('HOLDING', flush=True)\n    input()\n", rig,
                      until="HOLDING")  # holds the place until told to end
-    try:
-        assert lab.holder("bench-a") is not None
 
-        refused = lab.client("-p", "bench-a", "acquire", user="bob", check=False)
+    refused = lab.client("-p", bench.place, "acquire", user="bob", check=False)
 
-        assert refused.returncode != 0
-        assert "already acquired" in refused.stdout + refused.stderr
-        assert not lab.holder("bench-a").endswith("/bob")
-    finally:
-        run.communicate("\n", timeout=RUN_TIMEOUT_S)
-    assert run.returncode == 0
-    assert lab.holder("bench-a") is None
+    assert refused.returncode != 0
+    assert "already acquired" in refused.stdout + refused.stderr
+    holder = lab.holder(bench.place)
+    assert holder is not None and not holder.endswith("/bob"), "the run holds the place, and still does"
+    output = run.finish("\n", timeout=RUN_TIMEOUT_S, after=" of its end of input")
+    assert run.returncode == 0, output[-3000:]
+    assert lab.holder(bench.place) is None
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: Lab, tmp_path: Path, how: str) -> None:
-    lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a")
+    bench = lab.add_bench("bench-a")
+    rig = place_rig(tmp_path, "bench-a", place=bench.place)
     evidence = tmp_path / "evidence.json"
     run = start_file(lab, tmp_path, "def test_first(rig):\n    pass\n\n\n" + STUCK, rig, evidence=evidence, until="STUCK")
-    assert lab.holder("bench-a") is not None
+    assert lab.holder(bench.place) is not None
 
-    run.send_signal(getattr(signal, how))
-    try:
-        output = run.communicate(timeout=STOP_TIMEOUT_S)[0]
-    except subprocess.TimeoutExpired:
-        run.kill()
-        pytest.fail(f"the run did not end within {STOP_TIMEOUT_S} s of {how}: {run.communicate()[0][-2000:]}")
+    run.process.send_signal(getattr(signal, how))
+    output = run.finish(timeout=STOP_TIMEOUT_S, after=f" of {how}")
 
-    assert lab.holder("bench-a") is None, output
+    assert lab.holder(bench.place) is None, output[-3000:]
     tests = {test["nodeid"].split("::")[-1]: test["outcome"] for test in json.loads(evidence.read_text())["tests"]}
     assert tests == {"test_first": "passed", "test_stuck": None}, "the finished test's evidence is kept"
 
 
 def test_after_a_killed_run_the_place_says_it_is_yours_and_labgrid_client_releases_it(lab: Lab, tmp_path: Path) -> None:
-    lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a")
+    bench = lab.add_bench("bench-a")
+    rig = place_rig(tmp_path, "bench-a", place=bench.place)
     run = start_file(lab, tmp_path, STUCK, rig, until="STUCK")
-    run.kill()  # SIGKILL: nothing in the run can release the place
-    run.communicate(timeout=RUN_TIMEOUT_S)
-    assert lab.holder("bench-a") is not None
+    run.process.kill()  # SIGKILL: nothing in the run can release the place
+    run.finish(timeout=STOP_TIMEOUT_S, after=" of SIGKILL")
 
-    again = harness(lab, "rig", "check", str(rig))
+    again = harness(lab, "rig", "check", str(rig))   # the coordinator still has the place as this user's
     assert again.returncode != 0
     refused = next(line for line in again.stdout.splitlines() if "radio port" in line)
-    assert "is already held by you" in refused and f"labgrid-client -x {lab.address} -p bench-a release" in refused
+    assert "is already held by you" in refused
+    assert f"labgrid-client -x {lab.address} -p {bench.place} release" in refused
 
-    lab.client("-p", "bench-a", "release")   # what the line tells the engineer to type
+    lab.client("-p", bench.place, "release")   # what the line tells the engineer to type
     assert harness(lab, "rig", "check", str(rig)).returncode == 0
 
 
 def test_a_missing_place_an_absent_exporter_and_an_unreachable_coordinator_each_stop_the_run_with_one_line(
         lab: Lab, tmp_path: Path) -> None:
-    lab.add_bench("bench-a")
-    lab.client("-p", "bench-z", "create")
-    lab.client("-p", "bench-z", "add-match", "bench-z-host/radio/NetworkSerialPort")   # its exporter never started
-    missing = place_rig(tmp_path, "nowhere", place="no-such-bench")
-    no_exporter = place_rig(tmp_path, "bench-z")
+    bench = lab.add_bench("bench-a")
+    idle = lab.place("bench-z")
+    lab.client("-p", idle, "create")
+    lab.client("-p", idle, "add-match", f"{idle}-host/radio/NetworkSerialPort")   # its exporter never started
+    missing = place_rig(tmp_path, "nowhere", place=lab.place("no-such-bench"))
+    no_exporter = place_rig(tmp_path, "bench-z", place=idle)
     dead = tmp_path / "dead"
     dead.mkdir()
-    unreachable = place_rig(dead, "dead", place="bench-a", coordinator="127.0.0.1:1")
+    unreachable = place_rig(dead, "dead", place=bench.place, coordinator="127.0.0.1:1")
 
-    for rig, expected in ((missing, "labgrid place 'no-such-bench' (coordinator "),
+    said = {}
+    for rig, expected in ((missing, f"labgrid place '{lab.place('no-such-bench')}' (coordinator "),
                           (no_exporter, "has no matching remote resource (is the bench's labgrid-exporter running?)"),
                           (unreachable, "labgrid coordinator 127.0.0.1:1 (rig key radio.coordinator) is not reachable")):
         result = pytest_run(lab, "tests/conformance", f"--rig={rig}", evidence=tmp_path / "e.json")
@@ -221,18 +237,16 @@ def test_a_missing_place_an_absent_exporter_and_an_unreachable_coordinator_each_
         lines = [line for line in result.stdout.splitlines() if expected in line]
         assert len(lines) == 1, last_lines(result)
         assert "Traceback" not in result.stdout + result.stderr
-    assert "does not exist (places there: bench-a, bench-z)" in result_line(missing, lab, tmp_path)
-    assert lab.holder("bench-z") is None
-
-
-def result_line(rig: Path, lab: Lab, tmp_path: Path) -> str:
-    result = harness(lab, "rig", "check", str(rig))
-    return next(line for line in result.stdout.splitlines() if "radio port" in line)
+        said[rig] = lines[0]
+    places = lab.places()   # every place there, this test's and any other's on the coordinator
+    assert bench.place in places and idle in places, places
+    assert f"does not exist (places there: {', '.join(sorted(places))})" in said[missing]
+    assert lab.holder(idle) is None
 
 
 def test_a_radio_withdrawn_mid_run_fails_the_next_test_clearly_and_keeps_the_evidence(lab: Lab, tmp_path: Path) -> None:
-    lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a")
+    bench = lab.add_bench("bench-a")
+    rig = place_rig(tmp_path, "bench-a", place=bench.place)
     evidence = tmp_path / "evidence.json"
     # The hub gives a lost radio 30 s to come back (real USB radios re-enumerate); this bench's never
     # does, so the run's hub waits 3 s: how long it waits is not what this test is about.
@@ -248,17 +262,18 @@ def test_a_radio_withdrawn_mid_run_fails_the_next_test_clearly_and_keeps_the_evi
     run = start_file(lab, tmp_path, source, rig, evidence=evidence, until="WITHDRAW")
 
     lab.withdraw_radio("bench-a")   # the bench machine's exporter and ser2net stop
-    output = run.communicate("\n", timeout=RUN_TIMEOUT_S)[0]
+    output = run.finish("\n", timeout=RUN_TIMEOUT_S, after=" of its radio's withdrawal")
 
     assert run.returncode == pytest.ExitCode.TESTS_FAILED, output[-3000:]
-    assert "withdrew the serial radio bench-a-host/radio/NetworkSerialPort/NetworkSerialPort" in output, output[-3000:]
+    withdrawn = f"withdrew the serial radio {bench.exporter_name}/radio/NetworkSerialPort/NetworkSerialPort"
+    assert withdrawn in output, output[-3000:]
     tests = {test["nodeid"].split("::")[-1]: test["outcome"] for test in json.loads(evidence.read_text())["tests"]}
     assert tests["test_before"] == "passed" and tests["test_after"] == "failed"
 
 
 def test_power_through_the_place_switches_labgrid_s_power_resource_off_then_on(lab: Lab, tmp_path: Path) -> None:
     bench = lab.add_bench("bench-a", power=True)
-    rig = place_rig(tmp_path, "bench-a", power='\n[power]\nkind = "place"\n')
+    rig = place_rig(tmp_path, "bench-a", place=bench.place, power='\n[power]\nkind = "place"\n')
 
     result = run_file(lab, tmp_path, REJOIN, rig)
 
@@ -267,8 +282,8 @@ def test_power_through_the_place_switches_labgrid_s_power_resource_off_then_on(l
 
 
 def test_power_through_a_place_without_a_power_resource_fails_the_test_saying_so(lab: Lab, tmp_path: Path) -> None:
-    lab.add_bench("bench-a")
-    rig = place_rig(tmp_path, "bench-a", power='\n[power]\nkind = "place"\n')
+    bench = lab.add_bench("bench-a")
+    rig = place_rig(tmp_path, "bench-a", place=bench.place, power='\n[power]\nkind = "place"\n')
 
     result = run_file(lab, tmp_path, REJOIN, rig)
 
@@ -290,7 +305,8 @@ def test_the_emulated_rig_is_untouched_by_labgrid(tmp_path: Path) -> None:
 def test_two_benches_run_at_once_and_merge_into_one_report_where_a_missing_bench_shows(lab: Lab, tmp_path: Path) -> None:
     for name in ("bench-a", "bench-b"):
         lab.add_bench(name)
-    rigs = [place_rig(tmp_path, name) for name in ("bench-a", "bench-b", "bench-c")]  # no place bench-c exists
+    # No place bench-c exists.
+    rigs = [place_rig(tmp_path, name, place=lab.place(name)) for name in ("bench-a", "bench-b", "bench-c")]
     html = tmp_path / "signoff.html"
 
     result = harness(lab, "signoff", *(f"--rig={rig}" for rig in rigs), "--html", str(html),
@@ -299,8 +315,11 @@ def test_two_benches_run_at_once_and_merge_into_one_report_where_a_missing_bench
     assert result.returncode == 2, last_lines(result)   # a bench did not complete
     said = dict(line.split(": ", 1) for line in result.stdout.splitlines() if line.startswith("bench-") and "test(s)" in line)
     assert said["bench-a"].startswith("completed;") and said["bench-b"].startswith("completed;"), said
-    assert said["bench-c"].startswith("stopped (rig 'bench-c' is not ready: radio port: labgrid place 'bench-c'"), said
-    assert "does not exist (places there: bench-a, bench-b)" in said["bench-c"]
+    assert said["bench-c"].startswith(f"stopped (rig 'bench-c' is not ready: radio port: labgrid place "
+                                      f"'{lab.place('bench-c')}'"), said
+    places = lab.places()   # every place there, this test's and any other's on the coordinator
+    assert lab.place("bench-a") in places and lab.place("bench-b") in places, places
+    assert f"does not exist (places there: {', '.join(sorted(places))})" in said["bench-c"]
     page = html.read_text(encoding="utf-8")
     for row in ("bench-a · ihd1", "bench-a · ppmid1", "bench-b · ihd1", "bench-b · ppmid1",
                 "bench-c · ihd1 — bench stopped", "bench-c · ppmid1 — bench stopped"):

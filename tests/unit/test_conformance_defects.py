@@ -24,7 +24,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -157,6 +157,7 @@ class SuiteRun:
     seconds: float
     outputs: dict[str, str]  # device -> the output of the run it was in
     runs: int = 1
+    reasons: dict[tuple[str, str], str] = field(default_factory=dict)  # (device, test) -> why it failed
 
     def failed(self, device: str) -> set[str]:
         return {test for test, results in self.outcomes.get(device, {}).items()
@@ -181,17 +182,31 @@ def device_of(case_name: str, devices: list[str]) -> tuple[str, str] | None:
     return (test, max(owners, key=len)) if owners else None
 
 
-def read_junit(path: Path, devices: list[str]) -> dict[str, dict[str, list[str]]]:
+def read_junit(path: Path, devices: list[str],
+               reasons: dict[tuple[str, str], str] | None = None) -> dict[str, dict[str, list[str]]]:
+    """Outcomes per device and test; with ``reasons``, each failure's message goes there too."""
     outcomes: dict[str, dict[str, list[str]]] = {}
     for case in ET.parse(path).getroot().iter("testcase"):
         found = device_of(case.get("name", ""), devices)
         if found is None:
             continue
         test, device = found
+        problem = case.find("error") if case.find("error") is not None else case.find("failure")
         result = ("error" if case.find("error") is not None else "failed" if case.find("failure") is not None
                   else "skipped" if case.find("skipped") is not None else "passed")
         outcomes.setdefault(device, {}).setdefault(test, []).append(result)
+        if reasons is not None and problem is not None:
+            reasons.setdefault((device, test), problem.get("message", "").strip())
     return outcomes
+
+
+def unexpected_failures(expected: Mapping[str, set[str]], run: SuiteRun, behaviours: Mapping[str, str]) -> str:
+    """Why each test a device failed outside its defect's map failed, as its run said: load, a
+    changed check or a changed device reads differently, and the run's files are gone with its tmp."""
+    lines = [f"{device} {test}: {run.reasons.get((device, test), '(no message)')[:600]}"
+             for device, behaviour in sorted(behaviours.items())
+             for test in sorted(run.failed(device) - expected.get(behaviour, set()))]
+    return "\n".join(["tests failed outside the map, and why:", *lines]) if lines else ""
 
 
 def behaviour_by_device() -> dict[str, str]:
@@ -349,13 +364,14 @@ def run_suite(pytester: pytest.Pytester, shards: int = SHARDS) -> SuiteRun:
     seconds = time.monotonic() - began
     outcomes: dict[str, dict[str, list[str]]] = {}
     outputs: dict[str, str] = {}
+    reasons: dict[tuple[str, str], str] = {}
     for (shard, _), ending in zip(running, endings, strict=True):
         output = (f"== conformance run over {', '.join(shard.devices)}: {ending} ==\n"
                   + shard.log.read_text(errors="replace"))
         assert shard.junit.is_file(), f"the conformance run wrote no JUnit XML ({ending}):\n{output[-4000:]}"
-        outcomes.update(read_junit(shard.junit, devices))
+        outcomes.update(read_junit(shard.junit, devices, reasons))
         outputs.update(dict.fromkeys(shard.devices, output))
-    return SuiteRun(outcomes, seconds, outputs, runs=len(plan))
+    return SuiteRun(outcomes, seconds, outputs, runs=len(plan), reasons=reasons)
 
 
 def _await(process: subprocess.Popen[bytes], deadline: float) -> str:
@@ -423,7 +439,8 @@ def test_each_defect_fails_exactly_the_tests_meant_to_catch_it(pytester: pytest.
     not_run = {b: sorted(expected.get(b, set()) - run.ran(d)) for d, b in behaviours.items()
                if expected.get(b, set()) - run.ran(d)}
     assert not not_run, f"tests the map names never ran for these devices: {not_run}\n{run.output()}"
-    assert measured == expected, f"the defect-to-test map differs from the expected one:\n{table}"
+    assert measured == expected, (f"the defect-to-test map differs from the expected one:\n{table}\n"
+                                  f"{unexpected_failures(expected, run, behaviours)}")
 
 
 # -- the map itself ----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from harness.emulator.devices.behaviours import (
     register_behaviour,
 )
 from harness.rig import RigError, load_rig
+from tests.fixtures.inner_runs import runpytest_subprocess
 from tests.fixtures.rigfiles import emulated_rig_text, make_tree
 
 pytest_plugins = ("pytester",)
@@ -196,7 +197,7 @@ def test_pytest_reports_an_unknown_behaviour_in_one_line(pytester: pytest.Pytest
     monkeypatch.delenv("HARNESS_RIG", raising=False)
     make_tree(pytester.path, {"emulated": rig_with_behaviour("foo")})
     pytester.makepyfile(test_x="def test_x(rig):\n    pass\n")
-    result = pytester.runpytest_subprocess(*QUIET)
+    result = runpytest_subprocess(pytester, *QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.errlines if line.strip()]
     assert len(errors) == 1 and errors[0].startswith(f"ERROR: {UNKNOWN_LINE}"), result.errlines
@@ -242,5 +243,5 @@ def test_the_emulated_device_plays_it(emulated_radio):
     assert type(device.behaviour).__module__ == "lab_defects"
     assert device.behaviour.name == "{LAB_BEHAVIOUR}"
 ''')
-    result = pytester.runpytest_subprocess(*QUIET, timeout=300)
+    result = runpytest_subprocess(pytester, *QUIET, timeout=300)
     result.assert_outcomes(passed=2)

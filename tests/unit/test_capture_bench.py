@@ -20,6 +20,7 @@ from harness.capture.per_test import captures_directory
 from harness.emulator.server import EmulatedRadio
 from harness.report.scan import find_secrets
 from harness.rig import load_rig
+from tests.fixtures.inner_runs import runpytest_subprocess
 from tests.fixtures.rigfiles import NETWORK_KEY, SECRETS, emulated_rig_text, make_tree
 
 pytest_plugins = ("pytester",)
@@ -48,7 +49,7 @@ def test_a_bench_without_a_sniffer_writes_each_tests_ezsp_frames_redacted(pytest
         pytester.makepyfile(test_bench=TESTS)
         pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
         evidence = root / "reports" / "evidence.json"
-        result = pytester.runpytest_subprocess("--rig=bench", f"--evidence={evidence}", "--log-level=DEBUG")
+        result = runpytest_subprocess(pytester, "--rig=bench", f"--evidence={evidence}", "--log-level=DEBUG")
     result.assert_outcomes(passed=2)
     captures = captures_directory(evidence)
     logs = sorted(captures.iterdir())
@@ -100,7 +101,7 @@ def test_a_bench_with_a_sniffer_captures_each_tests_air_and_writes_keys_only_whe
         pytester.makepyfile(test_bench=TESTS)
         pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
         evidence = root / "reports" / "evidence.json"
-        result = pytester.runpytest_subprocess("--rig=bench", f"--evidence={evidence}")
+        result = runpytest_subprocess(pytester, "--rig=bench", f"--evidence={evidence}")
     result.assert_outcomes(passed=2)
     captures = captures_directory(evidence)
     assert sorted(p.name for p in captures.iterdir()) == [

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.inner_runs import UNUSED_PLUGINS
 from tests.fixtures.labgrid_lab import (
     BIN,
     REPO,
@@ -62,10 +63,6 @@ def lab(coordinator: Coordinator, tmp_path: Path) -> Iterator[Lab]:
 def harness(lab: Lab, *args: str, user: str | None = None, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     env = lab.env(**({"LG_USERNAME": user} if user else {}))
     return lab.run_to_end([str(BIN / "harness"), *args], cwd=REPO, env=env, timeout=timeout)
-
-
-#: Left out of every run here: hypothesis's pytest plugin, about 1 s of each run's start-up, used by none of them.
-UNUSED_PLUGINS = ("-p", "no:hypothesispytest")
 
 
 def pytest_run(lab: Lab, *args: str, evidence: Path) -> subprocess.CompletedProcess[str]:

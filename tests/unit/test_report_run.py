@@ -20,6 +20,7 @@ import pytest
 
 from harness.report import browser, samples
 from harness.report.scan import find_secrets
+from tests.fixtures.inner_runs import UNUSED_PLUGINS
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     directory = samples.write_demo_project(tmp_path_factory.mktemp("demo"))
     reports = directory / "reports"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--html={reports / 'report.html'}",
+        [sys.executable, "-m", "pytest", *UNUSED_PLUGINS, "-p", "no:cacheprovider", "-q", f"--html={reports / 'report.html'}",
          "--self-contained-html", f"--junitxml={reports / 'junit.xml'}", "--operator", "Jane Tester"],
         cwd=directory, capture_output=True, text=True, timeout=120, check=False,
     )

@@ -51,8 +51,8 @@ class AbortsAfterLastBlock(Conformant):
         return BlockAction.ABORT if progress.complete else BlockAction.CONTINUE
 '''
 
-#: The inner pytest runs leave out plugins that cost seconds and tell these tests nothing.
-QUIET = ("-p", "no:hypothesispytest", "-p", "no:asyncio")
+#: Beyond what every inner run leaves out (tests/fixtures/inner_runs.py): these runs hold no async test.
+QUIET = ("-p", "no:asyncio")
 
 
 def install_lab_package(where: Path, entry_point: str = "lab = lab_defects") -> Path:

@@ -33,6 +33,7 @@ from harness.emulator.devices.behaviours import available_behaviours
 from harness.emulator.devices.settings import DeviceTimings
 from harness.rig import RigError, load_rig
 from harness.tomlread import ConfigError, Table, load_toml
+from tests.fixtures.inner_runs import UNUSED_PLUGINS
 
 pytest_plugins = ("pytester",)
 
@@ -54,9 +55,6 @@ WINDOW_S = DeviceTimings().longest_own_pause_s
 #: silent defect waits the whole of it; the quiet window (waiting for what must NOT happen) stays
 #: the device's own pause, since every conformance run pays it.
 CARRY_ALLOWANCE_S = 1.5
-#: Plugins the conformance runs have no use for: hypothesis' imports hypothesis at the terminal
-#: summary (about 0.8 s of CPU a run; the suite holds no hypothesis test).
-UNUSED_PLUGINS = ("-p", "no:hypothesispytest")
 RUN_OPTIONS = (f"--patience={WINDOW_S + CARRY_ALLOWANCE_S:g}", f"--quiet-window={WINDOW_S:g}")
 
 #: The one conformance test a device with Image Page Requests must pass (the controls prove the page path).

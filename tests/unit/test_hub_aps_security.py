@@ -18,6 +18,7 @@ from zigpy.zcl import foundation
 from harness.evidence import Outcome
 from harness.hub.se_security import UnsecuredFrameGate, needs_aps_encryption
 from tests.fixtures.conformance_run import write_planted_rig
+from tests.fixtures.inner_runs import runpytest_subprocess
 
 pytest_plugins = ("pytester",)
 
@@ -46,10 +47,10 @@ def test_removing_aps_encryption_from_the_hubs_sends_fails_the_suite(pytester: p
                   flags=re.M)
     assert f"interview_s = {INTERVIEW_S}\n" in text, f"{rig}: no [hub] table to shorten the interview in"
     rig.write_text(text, encoding="utf-8")
-    result = pytester.runpytest_subprocess(
-        str(REPO / "tests" / "conformance" / "test_ota_upgrade.py"), f"--rootdir={REPO}",
+    result = runpytest_subprocess(
+        pytester, str(REPO / "tests" / "conformance" / "test_ota_upgrade.py"), f"--rootdir={REPO}",
         "-c", str(REPO / "pyproject.toml"), f"--rig={rig}", "-p", "no_aps_encryption",
-        "--patience=2", "--quiet-window=1", "-k", "good_image", "-q", "-p", "no:hypothesispytest", timeout=300,
+        "--patience=2", "--quiet-window=1", "-k", "good_image", "-q", timeout=300,
     )
     output = "\n".join(result.outlines + result.errlines)
     assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED), (

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/suite_time.py [--runs 3] [--rig emulated] [--profile] [-- PYTEST ARGS...]
     .venv/bin/python bench/suite_time.py --all [--runs 3]      # the default `pytest` run instead
+    .venv/bin/python bench/suite_time.py --workers 2 [--runs 3]  # and the suite under pytest -n 2, alternately
 
 With ``--all``: runs plain ``pytest`` (the default testpaths, what ``.ci/run`` runs) and prints the
 wall time per run, the median, and the slowest ten tests (setup + call + teardown, median over
@@ -20,6 +21,9 @@ prints, as medians:
     the suite's own windows, so check the table against the code when the suite changes;
   * for comparison, what a fresh NCP start-up plus joining every device costs in-process
     (bench/startup_join.py), i.e. the fixed cost per test if each test started its own hub.
+With ``--workers N``, each round also runs the suite under ``pytest -n N`` (pytest-xdist: each worker
+its own emulated radio and HAN, the evidence merged), alternately with the plain run, and prints both
+medians and their ratio; the breakdown above is the plain run's.
 With --profile, one more run with the main thread under cProfile: time by package, idle (epoll,
 locks: waiting on the NCP, a device or a timer) apart from CPU.
 The suite's own plugin is untouched: timing comes from bench/suite_timer_plugin.py, loaded with -p.
@@ -149,6 +153,18 @@ def describe(runs: list[dict], fresh_start_join: list[float], waits: dict[str, t
     print(f"unaccounted (session teardown, between tests): {wall - accounted:.2f} s")
 
 
+def compare_workers(plain: list[dict], split: list[dict], workers: int) -> None:
+    """The same suite under ``pytest -n workers``, run alternately with the plain runs."""
+    wall, cpu = b.median([r["wall_s"] for r in split]), b.median([r["process_cpu_s"] for r in split])
+    plain_wall = b.median([r["wall_s"] for r in plain])
+    print(f"# the same suite under pytest -n {workers} (each worker its own emulated radio and HAN), "
+          f"{len(split)} runs alternating with the above; last summary: {split[-1]['summary']}")
+    print(f"total wall time         median {wall:6.1f} s  (min {min(r['wall_s'] for r in split):.1f}, "
+          f"max {max(r['wall_s'] for r in split):.1f})   target <= 15 s on 2 cores (issue 15)")
+    print(f"process CPU time        median {cpu:6.1f} s  (all {workers + 1} processes)")
+    print(f"ratio -n {workers}/plain: wall {wall / plain_wall:.2f}x")
+
+
 def describe_all(runs: list[dict]) -> None:
     """The default run: wall time per run and the slowest ten tests."""
     walls = [r["wall_s"] for r in runs]
@@ -193,6 +209,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--all", action="store_true", help="time the default `pytest` run (every testpath) instead")
     parser.add_argument("--fresh-runs", type=int, default=3, help="in-process fresh start+join runs (default 3)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="also run the suite under pytest -n WORKERS, alternately, and compare")
     parser.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = parser.parse_args()
     print(b.machine_line())
@@ -200,7 +218,12 @@ def main() -> None:
         describe_all([run_suite(None, args.pytest_args) for _ in range(args.runs)])
         print(f"({b.machine_line()})")
         return
-    runs = [run_suite(args.rig, args.pytest_args) for _ in range(args.runs)]
+    runs: list[dict] = []
+    split: list[dict] = []
+    for _ in range(args.runs):
+        runs.append(run_suite(args.rig, args.pytest_args))
+        if args.workers:
+            split.append(run_suite(args.rig, [*args.pytest_args, "-n", str(args.workers)]))
     import startup_join
 
     b.quiet_logs()
@@ -214,6 +237,8 @@ def main() -> None:
         return out
 
     describe(runs, asyncio.run(fresh()), known_waits(args.rig, args.pytest_args))
+    if split:
+        compare_workers(runs, split, args.workers)
     if args.profile:
         with tempfile.TemporaryDirectory(prefix="harness-suite-prof-") as tmp:
             path = Path(tmp) / "suite.prof"

@@ -6,6 +6,9 @@ environment where the package is installed. The hooks stay thin: choosing and lo
 :mod:`harness.rig`, checking it is :mod:`harness.rigcheck`; this module parses options, keeps
 the results in ``config.stash`` and adapts them to fixtures and markers.
 
+Under pytest-xdist (``-n``), each worker has its own run and evidence file, and the process that
+started them makes the run's evidence file from theirs (:mod:`harness.plugin_workers`).
+
 The session's run environment (:class:`harness.hub.run.HubRun`: the rig's check, the one hub,
 the key-establishment outcomes, the secret redactor) is made here and kept in ``config.stash``
 under :data:`RUN_KEY`, nothing at module level; it is closed when pytest unconfigures.
@@ -28,6 +31,14 @@ import pytest
 from harness.capture.per_test import CaptureFile, captures_directory
 from harness.evidence import CaptureRecord, EvidenceLog, TestEvidence, TransferRecord
 from harness.hub.run import HubRun
+from harness.plugin_workers import (
+    RunEvidenceFromWorkers,
+    attach_entry,
+    refuse_shared_radio,
+    worker_evidence_path,
+    worker_id,
+    workers_requested,
+)
 from harness.report.pytest_hooks import add_report_options
 from harness.rig import (
     CAPABILITIES,
@@ -100,9 +111,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help:
         return
     selection = config.stash[SELECTION_KEY] = select_rig(config)
+    refuse_shared_radio(config, selection.rig)
     if selection.rig is not None:
         config.stash[RUN_KEY] = HubRun(selection.rig)
     config.stash[EVIDENCE_KEY] = open_evidence(config, selection)
+    if workers_requested(config):  # pytest -n: this process runs no test; the workers' evidence comes here
+        config.pluginmanager.register(RunEvidenceFromWorkers(lambda: config.stash[EVIDENCE_KEY]),
+                                      RunEvidenceFromWorkers.NAME)
 
 
 def select_rig(config: pytest.Config) -> RigSelection:
@@ -248,9 +263,9 @@ def open_evidence(config: pytest.Config, selection: RigSelection) -> EvidenceLog
     """The run's evidence log at ``--evidence`` (default: reports/evidence.json under the rootdir)."""
     option = config.getoption("evidence", None)
     path = Path(option) if option else config.rootpath / DEFAULT_EVIDENCE
-    worker = getattr(config, "workerinput", {}).get("workerid")  # set by pytest-xdist in its workers only
-    if worker:  # pytest -n: one file per worker process, so no two processes write one file
-        path = path.with_name(f"{path.stem}-{worker}{path.suffix}")
+    worker = worker_id(config)
+    if worker is not None:  # pytest -n: one file per worker process, so no two processes write one file
+        path = worker_evidence_path(path, worker)
     facts: dict[str, Any] = {"rig_origin": selection.origin}
     if selection.rig is not None:
         facts.update(rig=selection.rig.name, rig_file=str(selection.rig.path),
@@ -396,6 +411,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         item.stash[OUTCOME_KEY] = worse(item.stash.get(OUTCOME_KEY, "passed"), phase_outcome(report))
         if report.when == "teardown":
             log.finish(item.nodeid, item.stash[OUTCOME_KEY])
+            if worker_id(item.config) is not None:  # pytest -n: the run's evidence file is made from these
+                attach_entry(report, log.tests[item.nodeid])
     return report
 
 

@@ -249,10 +249,10 @@ def test_a_radio_withdrawn_mid_run_fails_the_next_test_clearly_and_keeps_the_evi
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     evidence = tmp_path / "evidence.json"
     # The hub gives a lost radio 30 s to come back (real USB radios re-enumerate); this bench's never
-    # does, so the run's hub waits 3 s: how long it waits is not what this test is about.
+    # does, so the run's hub waits 1 s: how long it waits is not what this test is about.
     source = ("import asyncio\n\n"
               "async def test_before(hub):\n    assert hub.radio_facts()['radio']\n"
-              "    hub.settings = hub.settings.replace(reconnect_timeout_s=3.0)\n\n\n"
+              "    hub.settings = hub.settings.replace(reconnect_timeout_s=1.0)\n\n\n"
               "def test_the_bench_goes_away():\n    print('WITHDRAW', flush=True)\n    input()\n\n\n"
               "async def test_after(hub):\n"
               "    async with asyncio.timeout(120):\n"

@@ -147,7 +147,7 @@ def test_the_conformance_suite_runs_through_the_place(lab: Lab, tmp_path: Path) 
 
 
 def test_a_place_held_by_someone_else_stops_the_run_with_who_and_since_when(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     lab.client("-p", bench.place, "acquire", user="alice")
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
 
@@ -164,7 +164,7 @@ def test_a_place_held_by_someone_else_stops_the_run_with_who_and_since_when(lab:
 
 
 def test_a_second_client_is_refused_while_a_run_holds_the_place(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     run = start_file(lab, tmp_path, "def test_hold(rig):\n    print('HOLDING', flush=True)\n    input()\n", rig,
                      until="HOLDING")  # holds the place until told to end
@@ -182,7 +182,7 @@ def test_a_second_client_is_refused_while_a_run_holds_the_place(lab: Lab, tmp_pa
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: Lab, tmp_path: Path, how: str) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     evidence = tmp_path / "evidence.json"
     run = start_file(lab, tmp_path, "def test_first(rig):\n    pass\n\n\n" + STUCK, rig, evidence=evidence, until="STUCK")
@@ -197,7 +197,7 @@ def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: 
 
 
 def test_after_a_killed_run_the_place_says_it_is_yours_and_labgrid_client_releases_it(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     run = start_file(lab, tmp_path, STUCK, rig, until="STUCK")
     run.process.kill()  # SIGKILL: nothing in the run can release the place
@@ -282,7 +282,7 @@ def test_power_through_the_place_switches_labgrid_s_power_resource_off_then_on(l
 
 
 def test_power_through_a_place_without_a_power_resource_fails_the_test_saying_so(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place, power='\n[power]\nkind = "place"\n')
 
     result = run_file(lab, tmp_path, REJOIN, rig)

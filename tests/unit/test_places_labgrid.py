@@ -1,7 +1,8 @@
 """Rigs as labgrid places, against a real labgrid coordinator and exporter on this machine.
 
 The lab (tests/fixtures/labgrid_lab.py) is what a lab runs: labgrid-coordinator, and per bench an
-emulated radio on a pty served by Debian's ser2net and published by labgrid-exporter. The runs are
+emulated radio on a pty served by Debian's ser2net and published by labgrid-exporter (a test about
+the place alone, whose runs never open the radio, has the export without the radio). The runs are
 subprocesses, as an engineer types them: ``pytest tests/conformance --rig=bench``, ``harness rig check``.
 The tests of this module share one coordinator; each test's places carry its own prefix (``t3-bench-a``),
 so a test neither sees nor is disturbed by another's places, and its benches and runs end with it.

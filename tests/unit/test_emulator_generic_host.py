@@ -8,6 +8,7 @@ for any user (energy scan, pick the quietest channel, form), scans, backs up and
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -149,22 +150,25 @@ async def test_backup_from_one_ncp_restores_onto_a_blank_one(version: int) -> No
 # validator and an ``sl_Status`` indexed as a list), ``dump``/``stream``/``tone``/``bootloader``
 # (manufacturing library and bootloader: real RF or flashing), ``zcl`` (needs a joined device).
 
-BELLOWS = Path(sys.executable).with_name("bellows")
+CONSOLE = Path(__file__).parents[1] / "fixtures" / "bellows_console.py"
 
 
-def bellows_cli(port: str, *args: str) -> str:
-    """Run the ``bellows`` console script against ``port``; its output, or a failure naming the command."""
-    process = subprocess.Popen(
-        [str(BELLOWS), "-d", port, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+def bellows_cli(port: str, *commands: tuple[str, ...]) -> list[str]:
+    """bellows' console commands against ``port``, in order, in one process (its imports paid once);
+    the output of each, or a failure naming the command that failed."""
+    argv = [sys.executable, str(CONSOLE), json.dumps([["-d", port, *command] for command in commands])]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        output, _ = process.communicate(timeout=60)
+        output, _ = process.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         process.kill()
         output, _ = process.communicate()
-        pytest.fail(f"bellows {' '.join(args)} did not finish:\n{output[-2000:]}")
-    assert process.returncode == 0, f"bellows {' '.join(args)} failed:\n{output[-2000:]}"
-    return output
+        pytest.fail(f"bellows {commands} did not finish:\n{output[-2000:]}")
+    results = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    for command, result in zip(commands, results, strict=False):
+        assert result["exit_code"] == 0, f"bellows {' '.join(command)} failed:\n{result['output'][-2000:]}"
+    assert process.returncode == 0 and len(results) == len(commands), f"bellows {commands}:\n{output[-2000:]}"
+    return [result["output"] for result in results]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -172,17 +176,22 @@ def test_bellows_console_commands_run_against_a_blank_ncp(version: int, tmp_path
     database = tmp_path / "zigbee.db"
     database.touch()  # the CLI's -D insists on an existing file
     with EmulatedRadio(ezsp_version=version) as radio:
-        port = radio.port
-        bellows_cli(port, "form", "-D", str(database), "-c", "20", "-P", "4660")
-        info = bellows_cli(port, "info")
+        _formed, info, config, max_hops, permit, permit_with_key, endpoints = bellows_cli(
+            radio.port,
+            ("form", "-D", str(database), "-c", "20", "-P", "4660"),
+            ("info",),
+            ("config", "--all"),
+            ("config", "CONFIG_MAX_HOPS=20"),
+            ("permit", "-D", str(database), "-t", "1"),
+            ("permit-with-key", "-D", str(database), "-t", "1",
+             "00:11:22:33:44:55:66:77", "83FED3407A939723A5C639B26916D505C3B5"),
+            ("zdo", "-D", str(database), "00:0d:6f:00:ff:ee:00:01", "endpoints"),
+        )
         assert "JOINED_NETWORK" in info and "radioChannel=20" in info and "panId=0x1234" in info
         assert "Board name: emulated NCP" in info and "EmberZNet version: 7.4.4.0" in info
-        assert "CONFIG_STACK_PROFILE=2" in bellows_cli(port, "config", "--all")
-        assert re.search(r"\[<\w+\.(SUCCESS|OK): 0>\]", bellows_cli(port, "config", "CONFIG_MAX_HOPS=20"))
-        assert "Done" in bellows_cli(port, "permit", "-D", str(database), "-t", "1")
-        assert "Done" in bellows_cli(
-            port, "permit-with-key", "-D", str(database), "-t", "1",
-            "00:11:22:33:44:55:66:77", "83FED3407A939723A5C639B26916D505C3B5",
-        )
-        assert "[1, 2, 242]" in bellows_cli(port, "zdo", "-D", str(database), "00:0d:6f:00:ff:ee:00:01", "endpoints")
+        assert "CONFIG_STACK_PROFILE=2" in config
+        assert re.search(r"\[<\w+\.(SUCCESS|OK): 0>\]", max_hops)
+        assert "Done" in permit
+        assert "Done" in permit_with_key
+        assert "[1, 2, 242]" in endpoints
         assert radio.unknown_commands == []

@@ -1,7 +1,8 @@
 """Rigs as labgrid places, against a real labgrid coordinator and exporter on this machine.
 
 The lab (tests/fixtures/labgrid_lab.py) is what a lab runs: labgrid-coordinator, and per bench an
-emulated radio on a pty served by Debian's ser2net and published by labgrid-exporter. The runs are
+emulated radio on a pty served by Debian's ser2net and published by labgrid-exporter (a test about
+the place alone, whose runs never open the radio, has the export without the radio). The runs are
 subprocesses, as an engineer types them: ``pytest tests/conformance --rig=bench``, ``harness rig check``.
 The tests of this module share one coordinator; each test's places carry its own prefix (``t3-bench-a``),
 so a test neither sees nor is disturbed by another's places, and its benches and runs end with it.
@@ -147,7 +148,7 @@ def test_the_conformance_suite_runs_through_the_place(lab: Lab, tmp_path: Path) 
 
 
 def test_a_place_held_by_someone_else_stops_the_run_with_who_and_since_when(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     lab.client("-p", bench.place, "acquire", user="alice")
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
 
@@ -164,7 +165,7 @@ def test_a_place_held_by_someone_else_stops_the_run_with_who_and_since_when(lab:
 
 
 def test_a_second_client_is_refused_while_a_run_holds_the_place(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     run = start_file(lab, tmp_path, "def test_hold(rig):\n    print('HOLDING', flush=True)\n    input()\n", rig,
                      until="HOLDING")  # holds the place until told to end
@@ -182,7 +183,7 @@ def test_a_second_client_is_refused_while_a_run_holds_the_place(lab: Lab, tmp_pa
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: Lab, tmp_path: Path, how: str) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     evidence = tmp_path / "evidence.json"
     run = start_file(lab, tmp_path, "def test_first(rig):\n    pass\n\n\n" + STUCK, rig, evidence=evidence, until="STUCK")
@@ -197,7 +198,7 @@ def test_a_run_ended_by_a_signal_releases_the_place_and_keeps_its_evidence(lab: 
 
 
 def test_after_a_killed_run_the_place_says_it_is_yours_and_labgrid_client_releases_it(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     run = start_file(lab, tmp_path, STUCK, rig, until="STUCK")
     run.process.kill()  # SIGKILL: nothing in the run can release the place
@@ -210,20 +211,23 @@ def test_after_a_killed_run_the_place_says_it_is_yours_and_labgrid_client_releas
     assert f"labgrid-client -x {lab.address} -p {bench.place} release" in refused
 
     lab.client("-p", bench.place, "release")   # what the line tells the engineer to type
-    assert harness(lab, "rig", "check", str(rig)).returncode == 0
+    # The next run of this user acquires the place again (bringing its radio up is another test's).
+    again = run_file(lab, tmp_path, "def test_the_place_is_free(rig):\n    pass\n", rig)
+    assert again.returncode == 0, last_lines(again)
 
 
 def test_a_missing_place_an_absent_exporter_and_an_unreachable_coordinator_each_stop_the_run_with_one_line(
         lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
-    idle = lab.place("bench-z")
-    lab.client("-p", idle, "create")
-    lab.client("-p", idle, "add-match", f"{idle}-host/radio/NetworkSerialPort")   # its exporter never started
+    # None of the three runs gets as far as a radio: the places need no bench behind them.
+    other, idle = lab.place("bench-a"), lab.place("bench-z")
+    for place in (other, idle):
+        lab.admin.create(place)
+        lab.admin.add_match(place, f"{place}-host/radio/NetworkSerialPort")   # its exporter never started
     missing = place_rig(tmp_path, "nowhere", place=lab.place("no-such-bench"))
     no_exporter = place_rig(tmp_path, "bench-z", place=idle)
     dead = tmp_path / "dead"
     dead.mkdir()
-    unreachable = place_rig(dead, "dead", place=bench.place, coordinator="127.0.0.1:1")
+    unreachable = place_rig(dead, "dead", place=other, coordinator="127.0.0.1:1")
 
     said = {}
     for rig, expected in ((missing, f"labgrid place '{lab.place('no-such-bench')}' (coordinator "),
@@ -236,7 +240,7 @@ def test_a_missing_place_an_absent_exporter_and_an_unreachable_coordinator_each_
         assert "Traceback" not in result.stdout + result.stderr
         said[rig] = lines[0]
     places = lab.places()   # every place there, this test's and any other's on the coordinator
-    assert bench.place in places and idle in places, places
+    assert other in places and idle in places, places
     assert f"does not exist (places there: {', '.join(sorted(places))})" in said[missing]
     assert lab.holder(idle) is None
 
@@ -246,10 +250,10 @@ def test_a_radio_withdrawn_mid_run_fails_the_next_test_clearly_and_keeps_the_evi
     rig = place_rig(tmp_path, "bench-a", place=bench.place)
     evidence = tmp_path / "evidence.json"
     # The hub gives a lost radio 30 s to come back (real USB radios re-enumerate); this bench's never
-    # does, so the run's hub waits 3 s: how long it waits is not what this test is about.
+    # does, so the run's hub waits 1 s: how long it waits is not what this test is about.
     source = ("import asyncio\n\n"
               "async def test_before(hub):\n    assert hub.radio_facts()['radio']\n"
-              "    hub.settings = hub.settings.replace(reconnect_timeout_s=3.0)\n\n\n"
+              "    hub.settings = hub.settings.replace(reconnect_timeout_s=1.0)\n\n\n"
               "def test_the_bench_goes_away():\n    print('WITHDRAW', flush=True)\n    input()\n\n\n"
               "async def test_after(hub):\n"
               "    async with asyncio.timeout(120):\n"
@@ -279,7 +283,7 @@ def test_power_through_the_place_switches_labgrid_s_power_resource_off_then_on(l
 
 
 def test_power_through_a_place_without_a_power_resource_fails_the_test_saying_so(lab: Lab, tmp_path: Path) -> None:
-    bench = lab.add_bench("bench-a")
+    bench = lab.add_bench("bench-a", radio=False)   # its runs hold the place, never open the radio
     rig = place_rig(tmp_path, "bench-a", place=bench.place, power='\n[power]\nkind = "place"\n')
 
     result = run_file(lab, tmp_path, REJOIN, rig)

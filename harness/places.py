@@ -12,7 +12,7 @@ Life of a lease, once per process and place:
   else labgrid's default), refuses a place that does not exist or that someone holds (saying who
   and since when), acquires it, and finds the place's ``NetworkSerialPort``: the host and TCP
   port where the exporter serves the radio. bellows opens that as ``rfc2217://host:port`` (or
-  ``socket://host:port`` for a raw TCP export).
+  ``tcp://host:port`` for a raw TCP export; see :attr:`ExportedSerial.url`).
 * The place is released by :func:`release_all` (the pytest plugin calls it as the session ends,
   also after a failure or Ctrl-C), by an ``atexit`` hook, and on SIGTERM / SIGHUP, which are
   turned into a KeyboardInterrupt so that pytest ends the run as after Ctrl-C (evidence written,
@@ -81,7 +81,14 @@ class ExportedSerial:
 
     @property
     def url(self) -> str:
-        scheme = "socket" if self.protocol == "raw" else "rfc2217"
+        """The URL bellows opens: ``rfc2217://``, or ``tcp://`` for a raw export.
+
+        A raw export is plain TCP, which serialx opens the same way as ``tcp://`` or ``socket://``.
+        But bellows takes ``socket://`` for zigbeed (a host stack that resets itself when a client
+        connects) and waits 2 s for that reset before each of its own; an NCP behind ser2net never
+        sends one, so every hub start would wait 2 s per reset for nothing (three a first start).
+        """
+        scheme = "tcp" if self.protocol == "raw" else "rfc2217"
         return f"{scheme}://{self.host}:{self.port}"
 
     @property

@@ -125,7 +125,7 @@ def test_the_rig_check_acquires_the_place_shows_the_exported_port_and_releases_i
     line = next(line for line in result.stdout.splitlines() if "radio port" in line)
     where = f"labgrid place '{bench.place}' (coordinator {lab.address}, from $LG_COORDINATOR)"
     assert f"{where}: acquired" in line
-    exported = f"socket://127.0.0.1:{bench.serial_port} "
+    exported = f"tcp://127.0.0.1:{bench.serial_port} "
     exported += f"(exporter {bench.exporter_name}/radio/NetworkSerialPort/"
     assert exported in line
     assert lab.holder(bench.place) is None, "the place is released when the check ends"
@@ -143,7 +143,7 @@ def test_the_conformance_suite_runs_through_the_place(lab: Lab, tmp_path: Path) 
     outcomes = [test["outcome"] for test in run["tests"]]
     assert outcomes.count("passed") >= 10, outcomes
     assert "failed" not in outcomes
-    assert "socket://127.0.0.1:" in run["run"]["radio"], run["run"]   # the hub's radio was the exported one
+    assert "tcp://127.0.0.1:" in run["run"]["radio"], run["run"]   # the hub's radio was the exported one
     assert lab.holder(bench.place) is None
 
 

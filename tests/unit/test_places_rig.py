@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import bellows.config
+import bellows.ezsp
 import pytest
 
 from harness.places import DEFAULT_COORDINATOR, ExportedSerial, coordinator_address
@@ -55,9 +57,11 @@ def test_the_coordinator_comes_from_the_rig_then_lg_coordinator_then_labgrid_s_d
     assert coordinator_address(None, {}) == (DEFAULT_COORDINATOR, "labgrid's default")
 
 
-@pytest.mark.parametrize(("protocol", "url"), [("rfc2217", "rfc2217://10.0.0.5:4001"), ("raw", "socket://10.0.0.5:4001")])
+@pytest.mark.parametrize(("protocol", "url"), [("rfc2217", "rfc2217://10.0.0.5:4001"), ("raw", "tcp://10.0.0.5:4001")])
 def test_the_exported_radio_opens_as_labgrid_describes_it(protocol: str, url: str) -> None:
     serial = ExportedSerial(exporter="bench-pc", group="radio", name="ezsp", host="10.0.0.5", port=4001,
                             protocol=protocol, speed=115200)
     assert serial.url == url
     assert serial.describe() == f"{url} (exporter bench-pc/radio/NetworkSerialPort/ezsp, 115200 baud)"
+    # bellows' own reading of the URL: not zigbeed, so no 2 s wait for a reset ser2net never sends
+    assert not bellows.ezsp.EZSP({bellows.config.CONF_DEVICE_PATH: serial.url}).is_tcp_serial_port

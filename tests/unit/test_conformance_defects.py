@@ -413,6 +413,7 @@ def test_the_defects_rig_has_one_device_per_emulated_defect() -> None:
     assert not problems, "the defect proof is incomplete:\n" + "\n".join(problems)
 
 
+@pytest.mark.longest
 def test_each_defect_fails_exactly_the_tests_meant_to_catch_it(pytester: pytest.Pytester) -> None:
     expected = {defect: set(tests) for defect, tests in load_defect_maps(map_files()).items()}
     controls = {defect for defect, tests in expected.items() if not tests}

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from harness.evidence import EvidenceLog, TestEvidence
+from harness.report.facts import is_scalar_fact
 from harness.rig import Rig
 from harness.tomlread import display_path
 
@@ -44,25 +45,34 @@ def worker_id(config: pytest.Config) -> str | None:
 
 
 def workers_requested(config: pytest.Config) -> int:
-    """How many workers pytest-xdist starts for this run (0 without ``-n``, or in a worker)."""
-    if worker_id(config) is not None:
+    """How many workers pytest-xdist starts for this run (0 without distribution, or in a worker).
+
+    Counted from xdist's ``--tx`` specs, which ``-n N`` becomes (``N`` times ``popen``) and which a
+    user may give alone (``--tx 2*popen --dist load``); xdist distributes only with a ``--dist``
+    mode and at least one spec.
+    """
+    if worker_id(config) is not None or getattr(config.option, "dist", "no") == "no":
         return 0
-    count = getattr(config.option, "numprocesses", None)  # resolved from "auto" before pytest_configure
-    if not isinstance(count, int) or getattr(config.option, "dist", "no") == "no":
-        return 0
-    return count
+    return sum(_spec_workers(str(spec)) for spec in getattr(config.option, "tx", None) or ())
+
+
+def _spec_workers(spec: str) -> int:
+    """The workers one ``--tx`` spec starts: ``3*popen`` three, ``popen`` one."""
+    count, star, _ = spec.partition("*")
+    return int(count) if star and count.strip().isdigit() else 1
 
 
 def refuse_shared_radio(config: pytest.Config, rig: Rig | None) -> None:
-    """Stop a ``-n`` run on a rig with a real radio: every worker would open the one radio."""
+    """Stop a distributed run on a rig with a real radio: every worker would open the one radio."""
     count = workers_requested(config)
     if rig is None or rig.radio.emulated is not None or count < 1:
         return
     where = f"labgrid place {rig.radio.place.name!r}" if rig.radio.place is not None else "its serial port"
     raise pytest.UsageError(
         f"rig {rig.name!r} ({display_path(rig.path)}): its radio is real and reached through {where}; "
-        f"pytest-xdist's -n {count} would have {count} processes drive it at once. Run without -n "
-        "(only an emulated rig, where each worker gets its own emulated radio, runs with -n)."
+        f"pytest-xdist's {count} workers (-n {count}) would have {count} processes drive it at once. "
+        "Run without -n or --tx (only an emulated rig, where each worker gets its own emulated radio, "
+        "runs with -n)."
     )
 
 
@@ -130,17 +140,13 @@ def merge_worker_facts(facts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]
     for key in dict.fromkeys(key for worker in workers for key in facts[worker]):
         values = [(worker, facts[worker][key]) for worker in workers if key in facts[worker]]
         distinct = [value for index, (_, value) in enumerate(values) if value not in [v for _, v in values[:index]]]
-        if len(distinct) == 1 or not all(_plain(value) for _, value in values):
+        if len(distinct) == 1 or not all(is_scalar_fact(value) for _, value in values):
             merged[key] = distinct[0]
         else:
             merged[key] = "; ".join(f"{value} ({worker})" for worker, value in values)
     merged[PROCESSES_FACT] = (f"{len(workers)} pytest-xdist workers ({', '.join(workers)}), each with its own "
                               "emulated radio and HAN")
     return merged
-
-
-def _plain(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool)) or value is None
 
 
 __all__ = ["PROCESSES_FACT", "REPORT_ATTRIBUTE", "RunEvidenceFromWorkers", "attach_entry", "merge_worker_facts",

@@ -138,9 +138,14 @@ def run_fact_rows(run: Mapping[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = [(label, run.get(key, UNKNOWN)) for key, label in RUN_FACT_LABELS.items()]
     for key in sorted(k for k in run if k not in RUN_FACT_LABELS):
         value = run[key]
-        if isinstance(value, (str, int, float, bool)) or value is None:
+        if is_scalar_fact(value):
             rows.append((key.replace("_", " ").capitalize(), value))
     return rows
+
+
+def is_scalar_fact(value: Any) -> bool:
+    """A run fact the header shows as one cell; lists and mappings have tables of their own."""
+    return isinstance(value, (str, int, float, bool)) or value is None
 
 
 # -------------------------------------------------------------------------------- device facts

@@ -75,13 +75,15 @@ def test_the_run_s_evidence_file_holds_every_worker_s_tests_and_a_crashed_one_in
     assert "pytest-xdist workers" in log.run_info[PROCESSES_FACT]
 
 
-def test_a_rig_with_a_real_radio_refuses_n_before_any_worker_starts(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("split", [("-n", "2"), ("--tx", "2*popen", "--dist", "load")], ids=["n", "tx"])
+def test_a_rig_with_a_real_radio_refuses_workers_before_any_starts(pytester: pytest.Pytester,
+                                                                   split: tuple[str, ...]) -> None:
     make_tree(pytester.path, {"bench": real_rig_text("bench")})
     pytester.makepyfile(test_rig="def test_rig(rig):\n    pass\n")
-    result = runpytest_subprocess(pytester, "-n", "2", "-p", "no:asyncio", "--rig=bench")
+    result = runpytest_subprocess(pytester, *split, "-p", "no:asyncio", "--rig=bench")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     error = result.stderr.str()
-    assert "rig 'bench'" in error and "-n 2" in error and "without -n" in error, error
+    assert "rig 'bench'" in error and "2 workers (-n 2)" in error and "without -n or --tx" in error, error
     assert "gw0" not in result.stdout.str(), "no worker may start on a real radio"
 
 

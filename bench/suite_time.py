@@ -180,6 +180,30 @@ def describe_all(runs: list[dict]) -> None:
     print("slowest ten tests (setup + call + teardown, median):")
     for name in sorted(total, key=total.get, reverse=True)[:10]:
         print(f"  {total[name]:6.2f} s  {name}")
+    for index, run in enumerate(runs, start=1):
+        describe_workers(index, run)
+
+
+def describe_workers(index: int, run: dict) -> None:
+    """Each worker's busy time and when it ran out of tests, and when the run's slowest test started:
+    under pytest-xdist the run lasts as long as its last worker, and a long test started late is
+    what keeps the others idle at the end."""
+    busy: dict[str, float] = {}
+    done: dict[str, float] = {}
+    for entry in run["tests"].values():
+        if "worker" not in entry:
+            continue
+        worker = entry["worker"]
+        busy[worker] = busy.get(worker, 0.0) + sum(entry[k] for k in ("setup", "call", "teardown"))
+        done[worker] = max(done.get(worker, 0.0), entry["stop"])
+    if not busy:
+        return
+    slowest, entry = max(run["tests"].items(), key=lambda item: sum(item[1][k] for k in ("setup", "call", "teardown")))
+    workers = "; ".join(f"{w} busy {busy[w]:.0f} s, done at {done[w]:.0f} s"
+                        for w in sorted(busy, key=lambda w: (len(w), w)))
+    print(f"run {index} workers: {workers}")
+    print(f"run {index} slowest test started at {entry['start']:.0f} s on {entry['worker']}, ended at "
+          f"{entry['stop']:.0f} s: {slowest}")
 
 
 def show_profile(path: Path) -> None:

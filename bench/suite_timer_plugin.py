@@ -2,7 +2,8 @@
 
 Records, into the JSON file named by $HARNESS_SUITE_TIMES: when the session started, how long
 collection plus the rig check took (the rig check runs in ``pytest_collection_finish``), each
-test's setup / call / teardown durations and outcome, the session's end, and the process's CPU
+test's setup / call / teardown durations and outcome (and the worker that ran it, with when it
+started and stopped), the session's end, and the process's CPU
 time. With $HARNESS_SUITE_PROFILE set, the main thread also runs under cProfile from session start
 to finish and the stats are dumped to that path.
 """
@@ -30,6 +31,7 @@ def _cpu_s() -> float:
 def pytest_sessionstart(session: pytest.Session) -> None:
     global _profile
     _state["session_start"] = time.perf_counter()
+    _state["session_start_epoch"] = time.time()  # reports' start and stop are epoch seconds
     _state["cpu_at_start"] = _cpu_s()
     if os.environ.get("HARNESS_SUITE_PROFILE"):
         _profile = cProfile.Profile()
@@ -49,6 +51,12 @@ def pytest_collection_finish(session: pytest.Session):
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     entry = _state["tests"].setdefault(report.nodeid, {"setup": 0.0, "call": 0.0, "teardown": 0.0, "outcome": "passed"})
     entry[report.when] = report.duration
+    # Under pytest-xdist the first process sees every worker's reports: which worker ran the test,
+    # and when (seconds from session start), so a run's critical path can be read afterwards.
+    node = getattr(report, "node", None)
+    entry["worker"] = node.gateway.id if node is not None else "main"
+    entry["start"] = min(entry.get("start", float("inf")), report.start - _state["session_start_epoch"])
+    entry["stop"] = max(entry.get("stop", 0.0), report.stop - _state["session_start_epoch"])
     if report.outcome != "passed" and not (report.when == "teardown" and report.outcome == "skipped"):
         entry["outcome"] = report.outcome if entry["outcome"] == "passed" else entry["outcome"]
 

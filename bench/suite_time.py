@@ -58,7 +58,7 @@ def run_suite(rig: str | None, extra: list[str], profile_to: Path | None = None)
         if profile_to is not None:
             env["HARNESS_SUITE_PROFILE"] = str(profile_to)
         target = [] if rig is None else ["tests/conformance", f"--rig={rig}"]
-        command = [sys.executable, "-m", "pytest", *target, "-q", "-p", "suite_timer_plugin", *extra]
+        command = [sys.executable, "-m", "pytest", *target, "-q", "-rf", "-p", "suite_timer_plugin", *extra]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(command, cwd=b.REPO, env=env, capture_output=True, text=True)
@@ -70,6 +70,11 @@ def run_suite(rig: str | None, extra: list[str], profile_to: Path | None = None)
     data["wall_s"] = wall
     data["process_cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     data["summary"] = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    if done.returncode != 0:
+        # A failure in a timing run is rare and load-dependent: keep why, or it is lost with the run.
+        kept = Path(tempfile.mkdtemp(prefix="harness-suite-failed-")) / "output.txt"
+        kept.write_text(done.stdout + "\n" + done.stderr)
+        data["output_kept"] = str(kept)
     return data
 
 
@@ -177,6 +182,9 @@ def describe_all(runs: list[dict]) -> None:
     failed = sorted({n for r in runs for n, t in r["tests"].items() if t["outcome"] not in ("passed", "skipped")})
     for name in failed:
         print(f"  not passed in some run: {name}")
+    for run in runs:
+        if "output_kept" in run:
+            print(f"  a run's whole output (it did not pass): {run['output_kept']}")
     print("slowest ten tests (setup + call + teardown, median):")
     for name in sorted(total, key=total.get, reverse=True)[:10]:
         print(f"  {total[name]:6.2f} s  {name}")

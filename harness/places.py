@@ -50,6 +50,10 @@ DEFAULT_COORDINATOR_PORT = 20408
 #: Bounds on every exchange with the coordinator, so an unreachable one stops the run, never hangs it.
 CONNECT_TIMEOUT_S = 10.0
 CALL_TIMEOUT_S = 15.0
+#: How long a power switch may take to switch off and on again, beyond the time it stays off.
+#: labgrid's power drivers talk to the switch themselves (HTTP, SNMP, a serial line), most with no
+#: timeout of their own, so a switch that stops answering would hold the run for ever.
+POWER_SWITCH_TIMEOUT_S = 30.0
 #: The resource classes labgrid's client drives with a power driver, and the driver for each.
 POWER_DRIVERS = {
     "NetworkPowerPort": "NetworkPowerDriver",
@@ -107,6 +111,30 @@ def coordinator_address(written: str | None, environ: dict[str, str] | None = No
     if environ.get(COORDINATOR_ENV, "").strip():
         return environ[COORDINATOR_ENV].strip(), f"${COORDINATOR_ENV}"
     return DEFAULT_COORDINATOR, "labgrid's default"
+
+
+def _finish_within(work: Callable[[], object], seconds: float, problem: str) -> None:
+    """Run ``work`` on a thread of its own and wait ``seconds`` for it; else :class:`PlaceError`.
+
+    A daemon thread, so that a call stuck in a driver cannot hold the interpreter's exit either
+    (a thread pool's workers are joined at exit).
+    """
+    done = threading.Event()
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 -- raised again on the caller's thread
+            failures.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="labgrid-power", daemon=True).start()
+    if not done.wait(seconds):
+        raise PlaceError(problem)
+    if failures:
+        raise failures[0]
 
 
 def _when(seconds: float) -> str:
@@ -277,7 +305,9 @@ class PlaceLease:
         driver, description = self._call(lambda: self._power_driver(resource))
         if off_s is not None:
             driver.delay = float(off_s)
-        driver.cycle()  # blocking: off, wait, on -- the driver talks to the switch itself
+        bound = float(getattr(driver, "delay", 0.0) or 0.0) + POWER_SWITCH_TIMEOUT_S
+        _finish_within(driver.cycle, bound,  # blocking: off, wait, on
+                       f"{description}: the power switch did not finish switching off and on within {bound:g} s")
         return description
 
     def _power_driver(self, wanted: str | None) -> tuple[Any, str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import bellows.config
 import bellows.ezsp
 import pytest
 
+from harness import places
 from harness.places import DEFAULT_COORDINATOR, ExportedSerial, coordinator_address
 from harness.rig import RigError, load_rig
 from tests.fixtures.rigfiles import make_tree, real_rig_text
@@ -65,3 +68,49 @@ def test_the_exported_radio_opens_as_labgrid_describes_it(protocol: str, url: st
     assert serial.describe() == f"{url} (exporter bench-pc/radio/NetworkSerialPort/ezsp, 115200 baud)"
     # bellows' own reading of the URL: not zigbeed, so no 2 s wait for a reset ser2net never sends
     assert not bellows.ezsp.EZSP({bellows.config.CONF_DEVICE_PATH: serial.url}).is_tcp_serial_port
+
+
+class _StuckSwitch:
+    """A power driver whose switch never answers: ``cycle`` blocks until the test lets it go."""
+
+    delay = 0.2
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def cycle(self) -> None:
+        self.release.wait(30)
+
+
+def test_a_power_switch_that_stops_answering_fails_the_power_cycle_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(places, "POWER_SWITCH_TIMEOUT_S", 0.3)
+    lease = places.PlaceLease("bench-a", coordinator="lab:20408", origin="rig key radio.coordinator")
+    switch = _StuckSwitch()
+    lease._power_driver = lambda wanted: (switch, f"NetworkPowerPort {wanted} of {lease.where}")  # type: ignore[method-assign]
+    try:
+        started = time.monotonic()
+        with pytest.raises(places.PlaceError) as caught:
+            lease.power_cycle(resource="mains")
+        assert time.monotonic() - started < 5, "the run must not wait on the switch beyond the bound"
+    finally:
+        switch.release.set()
+        lease.close()
+    assert str(caught.value) == ("NetworkPowerPort mains of labgrid place 'bench-a' (coordinator lab:20408, from rig "
+                                 "key radio.coordinator): the power switch did not finish switching off and on within "
+                                 "0.5 s")
+
+
+def test_a_power_driver_s_own_error_reaches_the_caller() -> None:
+    class Refusing:
+        delay = 0.0
+
+        def cycle(self) -> None:
+            raise ConnectionRefusedError("pdu1.lab.example:80 refused the connection")
+
+    lease = places.PlaceLease("bench-a", coordinator="lab:20408", origin="rig key radio.coordinator")
+    lease._power_driver = lambda wanted: (Refusing(), "NetworkPowerPort mains")  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConnectionRefusedError, match="pdu1.lab.example:80"):
+            lease.power_cycle()
+    finally:
+        lease.close()

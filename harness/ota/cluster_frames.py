@@ -89,8 +89,8 @@ class FieldControl:
 
 
 @dataclass(frozen=True, slots=True)
-class BlockRequest:
-    """An Image Block Request's fields, under the names of zigpy's ``ImageBlockCommand``."""
+class _ImageDataRequest:
+    """What an Image Block Request and an Image Page Request both start with, in their order."""
 
     FieldControl: ClassVar[type[FieldControl]] = FieldControl
 
@@ -100,22 +100,20 @@ class BlockRequest:
     file_version: int
     file_offset: int
     maximum_data_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRequest(_ImageDataRequest):
+    """An Image Block Request's fields, under the names of zigpy's ``ImageBlockCommand``."""
+
     request_node_addr: bytes | None = None  # display order
     minimum_block_period: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class PageRequest:
+class PageRequest(_ImageDataRequest):
     """An Image Page Request's fields, under the names of zigpy's ``ImagePageCommand``."""
 
-    FieldControl: ClassVar[type[FieldControl]] = FieldControl
-
-    field_control: int
-    manufacturer_code: int
-    image_type: int
-    file_version: int
-    file_offset: int
-    maximum_data_size: int
     page_size: int
     response_spacing: int
     request_node_addr: bytes | None = None

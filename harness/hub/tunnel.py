@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import zigpy.device
+import zigpy.exceptions
 import zigpy.types as t
 from zigpy.zcl import foundation
 
@@ -98,6 +99,8 @@ async def open_gbcs_tunnel(
         payload = await asyncio.wait_for(waiting, timeout_s)
     except TimeoutError:
         return TunnelOutcome(name, False, f"no RequestTunnelResponse within {timeout_s:g} s")
+    except zigpy.exceptions.ZigbeeException as exc:  # the radio could not deliver it: no APS ACK came back
+        return TunnelOutcome(name, False, f"the RequestTunnel was not delivered ({exc})", endpoint=int(endpoints[0]))
     finally:
         waiting.cancel()
     _hdr, body = foundation.ZCLHeader.deserialize(payload)

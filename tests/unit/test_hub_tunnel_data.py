@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import zigpy.exceptions
 import zigpy.types as t
 from zigpy.zcl import foundation
 
@@ -204,6 +205,23 @@ async def test_the_ch_retries_a_refused_tunnel_after_the_chfs_wait(monkeypatch: 
     assert waits == [wait] and len(notes) == 1 and first.name in notes[0]
     closes = [c for c in device.sent if c == CLOSE_TUNNEL and first == TunnelStatus.NO_MORE_TUNNEL_IDS]
     assert device.sent == [REQUEST_TUNNEL, *closes, REQUEST_TUNNEL]
+
+
+async def test_a_request_tunnel_the_radio_cannot_deliver_is_the_outcome_not_an_exception() -> None:
+    # A device that does not acknowledge the RequestTunnel (out of range, or dropping frames it
+    # cannot decrypt): the NCP reports it undelivered, and that is the tunnel's outcome.
+    device = FakeDevice([])
+
+    async def send(**kwargs: Any) -> int:
+        raise zigpy.exceptions.DeliveryError("Failed to deliver message: ZIGBEE_DELIVERY_FAILED")
+
+    async def wait_response(tsn: int) -> bytes:
+        return await asyncio.get_running_loop().create_future()
+
+    outcome = await keep_gbcs_tunnel("ppmid1", device, send=send, wait_response=wait_response,  # type: ignore[arg-type]
+                                     timeout_s=1.0, open_ids=list, note=lambda text: None)
+    assert not outcome.opened
+    assert outcome.observed == "the RequestTunnel was not delivered (Failed to deliver message: ZIGBEE_DELIVERY_FAILED)"
 
 
 def test_alert_records_carry_no_rejection_by_default() -> None:

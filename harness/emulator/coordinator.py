@@ -145,7 +145,13 @@ class EmulatedNcp:
     async def deliver_unicast(
         self, *, destination: int, aps_frame: t.EmberApsFrame, tag: int, message: bytes, message_type: Any
     ) -> None:
-        """Carry a sendUnicast, then report it with messageSentHandler (matched on nwk + tag)."""
+        """Carry a sendUnicast, then report it with messageSentHandler (matched on nwk + tag).
+
+        An APS-encrypted frame is secured with this NCP's key for the destination (its key-table
+        entry, else the transient key), which the device must hold to decrypt it.
+        """
+        secured = aps_encrypted(aps_frame)
+        eui64 = self.known_devices.get(destination)
         frame = AirFrame(
             src_nwk=COORDINATOR_NWK,
             dst_nwk=destination,
@@ -154,7 +160,8 @@ class EmulatedNcp:
             src_ep=aps_frame.sourceEndpoint,
             dst_ep=aps_frame.destinationEndpoint,
             payload=bytes(message),
-            aps_encrypted=aps_encrypted(aps_frame),
+            aps_encrypted=secured,
+            aps_key=self.aps_link_key_for(eui64) if secured and eui64 is not None else None,
         )
         if destination == COORDINATOR_NWK:
             delivered = True

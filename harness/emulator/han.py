@@ -218,6 +218,8 @@ class VirtualHan:
             if lost:
                 continue
             assert device is not None
+            if not device.decrypts(frame):
+                continue  # dropped by its APS layer: no APS ACK, so the NCP's APS layer retries
             device.receive(frame)
             return True
         return False
@@ -268,7 +270,10 @@ class VirtualHan:
             return
         peer = Endpoint(device.nwk, device.eui64, device.name)
         held = device.current_link_key()
-        key, label = (held[0], _key_label(device, held[0])) if held else (None, "")
+        # The sender's key secures the frame: for the NCP's frames, the key it holds for the device,
+        # which the device may not (then its APS layer drops the frame, and a decoder shows why).
+        key = frame.aps_key if to_device and frame.aps_key is not None else (held[0] if held else None)
+        label = _key_label(device, key) if key is not None else ""
         src, dst = (coordinator, peer) if to_device else (peer, coordinator)
         self.capture.aps_frame(
             frame, src=src, dst=None if frame.broadcast else dst, link_key=key, key_label=label, delivered=delivered

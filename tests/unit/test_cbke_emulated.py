@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zigpy.exceptions
 
 import harness.hub
 from harness.emulator.ezsp.cbke import cbke_state
@@ -252,6 +253,28 @@ async def test_after_cbke_a_frame_secured_with_the_stale_install_code_key_does_n
         # under the same stale key and is dropped too; the read must be among the drops.
         frames = await radio.acall(lambda: list(radio.ncp.undecryptable_frames))
         assert (0x000A, read_time) in [(f.cluster_id, f.payload) for f in frames]
+
+
+async def test_a_frame_the_trust_centre_secures_with_a_key_the_device_no_longer_holds_is_not_delivered(rig) -> None:
+    # The other direction: after CBKE the NCP secures the CH's APS-encrypted frames with the CBKE
+    # key. A device holding another key (here its install-code key again) cannot verify them; its
+    # APS layer drops each one without an APS ACK, so the CH's read ends undelivered, not answered.
+    async with emulated(rig) as (radio, hub):
+        assert await hub.join(PPMID) is not None
+        assert (await asyncio.wait_for(hub.tunnels[PPMID], 10)).opened  # the CH's own APS traffic after the join
+        device = radio.han.device(PPMID)
+        ota = hub.app.get_device(ieee=zigpy_eui64(device.eui64)).endpoints[1].out_clusters[0x0019]
+        assert ota.aps_encryption, "the CH reads the OTA client APS-encrypted"
+        answered, _ = await ota.read_attributes(["current_file_version"], allow_cache=False)
+        assert "current_file_version" in answered, "with the keys in step the read is answered"
+
+        mark = await radio.acall(lambda: device.events.mark())
+        await radio.acall(lambda: setattr(device.key_establishment, "link_key", None))  # back to the install code
+        with pytest.raises(zigpy.exceptions.DeliveryError):
+            await ota.read_attributes(["current_file_version"], allow_cache=False)
+        dropped = await radio.acall(lambda: device.wait_for("aps_undecryptable", since=mark, timeout=5))
+        assert dropped.details == {"cluster": 0x0019, "held": "install code"}
+        assert await radio.acall(lambda: device.events.find("read_attributes", since=mark)) is None
 
 
 async def test_after_cbke_the_ch_opens_a_gbcs_tunnel_with_the_ppmid(rig) -> None:

@@ -305,6 +305,23 @@ class EmulatedDevice:
             return self._link_key, "install code"
         return None
 
+    def decrypts(self, frame: AirFrame) -> bool:
+        """Whether an APS-secured frame from the trust centre verifies with the link key held now.
+
+        A real APS layer drops a frame whose MIC does not verify: nothing reaches the application
+        and no APS ACK goes back, so the sender's APS retries run out and its stack reports the
+        frame undelivered. A trust centre securing with a key the device no longer holds (the
+        install-code key after CBKE, say) is not heard. The drop is kept among the device's events.
+        """
+        if not frame.aps_encrypted or frame.aps_key is None:
+            return True
+        held = self.current_link_key()
+        if held is not None and held[0] == frame.aps_key:
+            return True
+        self.events.record("aps_undecryptable", cluster=frame.cluster_id,
+                           held="none" if held is None else held[1])
+        return False
+
     # -- joining --------------------------------------------------------------------------------
     def can_decrypt_transport_key(self, tc_key: bytes | None) -> bool:
         """Whether the network key sent under ``tc_key`` can be decrypted with this device's link key."""

@@ -11,7 +11,8 @@ Event names a device records (details in brackets):
   ``joined`` / ``rejoined`` (nwk), ``announced``, ``left`` (rejoin), ``left_han`` (reason),
   ``rebooting`` (activation), ``rebooted`` (running_version), ``install_code_unusable``
 * interview / ZCL: ``zdo_request`` (cluster), ``read_attributes`` (cluster, side, attributes),
-  ``write_attributes``, ``report_received``, ``default_response``, ``malformed_frame``
+  ``write_attributes``, ``report_received``, ``default_response``, ``malformed_frame``,
+  ``aps_undecryptable`` (cluster, held: where the key the device holds came from)
 * OTA: ``image_notify``, ``query_sent``, ``query_suppressed``, ``query_response`` (status, ...),
   ``query_unanswered``, ``offer_ignored`` (reason), ``download_started`` (file_version,
   image_size, resume_from), ``block_requested`` (offset, maximum_data_size), ``page_requested``,

@@ -360,6 +360,22 @@ async def test_device_gives_up_when_the_server_stops_answering(air: Air) -> None
     assert ota_attr(device, 0x0006) == UpgradeStatus.Normal
 
 
+async def test_a_late_duplicate_block_is_ignored_without_asking_again(air: Air) -> None:
+    # Reference §4: a block for another offset is silently ignored and the request's own timeout
+    # handles it. A late answer to an earlier request is no reason to ask again at once: that would
+    # meet every duplicate on a slow link with another request, and every request with another answer.
+    device = await air.joined()
+    image = tagged_image(400)
+    server = OtaServer(air.han, image, block_cap=40, duplicate_block_at=120)
+    mark = device.events.mark()
+    server.notify(device)
+    await device.wait_for("activated", since=mark, timeout=3)
+    assert device.received_images[-1].data == image
+    ignored = device.events.named("block_ignored")
+    assert [e.details["offset"] for e in ignored] == [120], ignored
+    assert [int(b.file_offset) for b in server.named("image_block")] == list(range(0, len(image), 40))
+
+
 async def test_block_response_abort_stops_the_download(air: Air) -> None:
     device = await air.joined()
     server = OtaServer(air.han, tagged_image(400), abort_at_offset=80)

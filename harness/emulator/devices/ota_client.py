@@ -473,25 +473,37 @@ class OtaClient:
             offset = len(download.data)
             await self._respect_minimum_block_period()
             self._send_block_request(offer, offset)
-            message = await self._receive({"image_block_response"}, device.timings.response_timeout_s)
-            if message is None:
+            outcome = await self._await_block(offer, offset)
+            if outcome is None:  # no block for this request within the timeout: ask again, or give up
                 misses += 1
                 if misses > device.timings.request_retries:
                     self._give_up(offset)
                     return None
                 continue
-            outcome = await self._take_block_response(message.args, offer, expected=offset)
             if outcome == "stop":
                 return None
             if outcome == "progress":
                 misses = 0
-            elif outcome == "stale":
-                misses += 1  # a server that keeps answering with the wrong block is no better than silence
-                if misses > device.timings.request_retries:
-                    self._give_up(offset)
-                    return None
         self._fire(I.DOWNLOADED)
         return bytes(download.data)
+
+    async def _await_block(self, offer: Offer, offset: int) -> str | None:
+        """The outcome of the block request just sent, None when its timeout passes without one.
+
+        A block for another offset or image (a late answer to an earlier request, say) is ignored
+        and the same timeout keeps running, as Silicon Labs' client does (reference §4: a
+        wrong-offset block is silently ignored, so the timeout handles it); it is not a reason to
+        ask again at once, which would answer every late duplicate with another request.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._device.timings.response_timeout_s
+        while True:
+            message = await self._receive({"image_block_response"}, deadline - loop.time())
+            if message is None:
+                return None
+            outcome = await self._take_block_response(message.args, offer, expected=offset)
+            if outcome != "stale":
+                return outcome
 
     async def _fetch_pages(self, offer: Offer) -> bytes | None:
         device, settings = self._device, self._device.settings

@@ -12,6 +12,13 @@ price: bytes the NCP writes while no host has the port open wait in the pty for 
 (a USB dongle would lose them). The backlog is bounded -- the NCP gives up after its ACK
 timeouts with one ERROR frame -- and bellows copes, because it resets the link before it
 believes anything it reads.
+
+The host never gets the bare ``/dev/pts/N``: pty numbers are one namespace for the whole machine
+and the kernel hands a freed number to the next pty at once, so a host still retrying a stopped
+emulator's ``/dev/pts/N`` (a hub waiting for its radio to come back, say) could open another
+process's emulator and reset its NCP. The port is a symlink to the slave, as a USB dongle is
+``/dev/serial/by-id/...``: the caller's ``link_path``, else a fresh one in a directory of its own,
+and it goes when the pty goes -- a late open fails with "no such file" instead.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import errno
 import ipaddress
 import logging
 import os
+import shutil
+import tempfile
 import tty
 from collections.abc import Callable
 from pathlib import Path
@@ -54,23 +63,33 @@ class PtyTransport:
         self._loop = loop
         self._on_data = on_data
         self.link_path = link_path
+        #: Without a ``link_path``: where this transport's own links live (one per plug-in).
+        self._own_links = Path(tempfile.mkdtemp(prefix="harness-ncp-")) if link_path is None else None
+        self._plugs = 0
         self._pending = bytearray()
         self._writer_armed = False
         self._closed = False
         self.plugged = False
         self._open_pair()
-        self.port = str(link_path) if link_path is not None else self.device_path
+        self.port = str(self._link)
 
     def _open_pair(self) -> None:
-        """A fresh pty pair (and the stable link pointed at its slave), read by the loop."""
+        """A fresh pty pair (and the link pointed at its slave), read by the loop."""
         self._master, self._slave = os.openpty()
+        self._plugs += 1
+        # The caller's link is stable across plug-ins; an own link is new each time, as a USB
+        # device without a /dev/serial/by-id name comes back under another name.
+        if self._own_links is None:
+            assert self.link_path is not None
+            self._link = self.link_path
+        else:
+            self._link = self._own_links / f"ttyEZSP{self._plugs}"
         try:
             tty.setraw(self._master)
             tty.setraw(self._slave)  # no echo or line editing before the host configures the port
             os.set_blocking(self._master, False)
             self.device_path = os.ttyname(self._slave)
-            if self.link_path is not None:
-                _replace_symlink(self.link_path, self.device_path)
+            _replace_symlink(self._link, self.device_path)
         except BaseException:
             os.close(self._master)
             os.close(self._slave)
@@ -87,10 +106,9 @@ class PtyTransport:
         for fd in (self._master, self._slave):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if self.link_path is not None:
-            with contextlib.suppress(OSError):
-                if self.link_path.is_symlink() and os.readlink(self.link_path) == self.device_path:
-                    self.link_path.unlink()
+        with contextlib.suppress(OSError):
+            if self._link.is_symlink() and os.readlink(self._link) == self.device_path:
+                self._link.unlink()
         self.plugged = False
 
     def unplug(self) -> None:
@@ -106,8 +124,9 @@ class PtyTransport:
     def replug(self) -> None:
         """The cable is back: a new pty appears at the same stable link (``link_path``).
 
-        Without a link the device path changes (a new /dev/pts/N), as a re-enumerated USB
-        device without a /dev/serial/by-id name would; ``port`` keeps the old value then.
+        Without a ``link_path`` the device path changes (a new link to a new /dev/pts/N), as a
+        re-enumerated USB device without a /dev/serial/by-id name would; ``port`` keeps the old
+        value then, which no longer opens.
         """
         if self._closed or self.plugged:
             return
@@ -157,6 +176,8 @@ class PtyTransport:
         self._closed = True
         if self.plugged:
             self._close_pair()
+        if self._own_links is not None:
+            shutil.rmtree(self._own_links, ignore_errors=True)
 
 
 def _replace_symlink(link: Path, target: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -183,6 +184,21 @@ async def test_pty_link_is_a_stable_path(tmp_path: Path, formed: Path) -> None:
         async with running_app(radio, auto_form=False):
             pass
     assert not link.exists()
+
+
+def test_a_stopped_radio_s_port_does_not_open_another_radio_on_its_old_pty(formed: Path) -> None:
+    # The kernel hands a freed /dev/pts/N to the next pty at once. A host still retrying a stopped
+    # radio's port (a hub waiting for its radio to come back) must not reach whichever emulator got
+    # that number next -- under pytest-xdist, another worker's, whose NCP it would reset.
+    with EmulatedRadio(ezsp_version=13, nvram_path=formed) as first:
+        old_port = first.port
+        old_pty = os.path.realpath(old_port)
+        assert old_pty.startswith("/dev/pts/")
+    with EmulatedRadio(ezsp_version=13, nvram_path=formed) as second:
+        # Most often the second radio's pty is the first one's number again (the lowest free).
+        assert second.port != old_port
+        with pytest.raises(FileNotFoundError):
+            open(old_port, "rb").close()
 
 
 def _fake_air(air: FakeAir):

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
                        help="where rig NAMEs are looked up (default: ./rigs)")
     where = serve.add_mutually_exclusive_group()
     where.add_argument("--pty-link", type=Path, metavar="PATH",
-                       help="also make PATH a symlink to the pty, for a stable device path")
+                       help="serve the pty at PATH, a symlink that stays the same across a replug "
+                            "(default: a fresh link in a directory of its own, removed on exit)")
     where.add_argument("--tcp", metavar="127.0.0.1:PORT",
                        help="listen on a loopback TCP port instead of a pty (host uses tcp://...; "
                             "PORT 0 picks a free one)")
